@@ -1,0 +1,423 @@
+"""Alerts of the metrics collector: threshold checks, alert records and webhook delivery.
+
+Semantics
+---------
+Each :class:`AlertKind` is either *active* or not. After every recorded execution the
+collector checks every threshold (:func:`check_thresholds`); an alert is *raised* once
+when its condition starts to hold and *cleared* once when it stops holding, so one
+breach gives exactly one raise and one clear, however many executions it lasts. The
+state lives in the database and is changed in the same transaction as the execution
+that changed it, so several processes reporting into one database still raise each
+breach once, and a restart neither forgets an active alert nor raises it again.
+
+Each raise and clear is logged (``WARNING`` and ``INFO`` on the ``arbkit.metrics``
+logger) and, when a webhook URL is configured, POSTed to it as JSON by a background
+thread (:class:`WebhookNotifier`): recording never waits for the webhook, and a webhook
+that is slow, down or full is logged and skipped (delivery is at most once).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from typing_extensions import TypedDict
+
+from arbkit.metrics.config import AlertThresholds
+
+__all__ = [
+    "Alert",
+    "AlertKind",
+    "AlertRecord",
+    "AlertStats",
+    "Breach",
+    "WebhookNotifier",
+    "check_thresholds",
+]
+
+logger = logging.getLogger("arbkit.metrics")
+
+
+class AlertKind(StrEnum):
+    """The built-in alerts."""
+
+    WIN_RATE = "win_rate"
+    GAS_SHARE = "gas_share"
+    SUCCESS_RATE = "success_rate"
+    DRAWDOWN = "drawdown"
+
+
+class AlertRecord(TypedDict):
+    """JSON form of an :class:`Alert`."""
+
+    id: int
+    kind: str
+    active: bool
+    threshold: float
+    value: float | None
+    message: str
+    raised_at: float
+    raised_execution: int
+    cleared_at: float | None
+    cleared_execution: int | None
+    cleared_value: float | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One breach of a threshold, from its raise to its clear.
+
+    Attributes
+    ----------
+    id
+        Row id in the metrics database.
+    kind
+        Which threshold was breached.
+    threshold
+        The threshold in force when the alert was raised.
+    value
+        The measured value when raised (``None`` for a gas share with no gross profit).
+    message
+        Human-readable description, as logged.
+    raised_at
+        UTC epoch seconds of the raise.
+    raised_execution
+        Sequence number (1-based) of the execution whose recording raised it.
+    cleared_at
+        UTC epoch seconds of the clear, ``None`` while active.
+    cleared_execution
+        Sequence number of the execution whose recording cleared it.
+    cleared_value
+        The measured value when cleared.
+    """
+
+    id: int
+    kind: AlertKind
+    threshold: float
+    value: float | None
+    message: str
+    raised_at: float
+    raised_execution: int
+    cleared_at: float | None = None
+    cleared_execution: int | None = None
+    cleared_value: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """Return whether the alert has not been cleared yet."""
+        return self.cleared_at is None
+
+    def to_dict(self) -> AlertRecord:
+        """Return the JSON form of the alert."""
+        return AlertRecord(
+            id=self.id,
+            kind=self.kind.value,
+            active=self.active,
+            threshold=self.threshold,
+            value=self.value,
+            message=self.message,
+            raised_at=self.raised_at,
+            raised_execution=self.raised_execution,
+            cleared_at=self.cleared_at,
+            cleared_execution=self.cleared_execution,
+            cleared_value=self.cleared_value,
+        )
+
+
+@dataclass(frozen=True)
+class AlertStats:
+    """Figures the thresholds are checked against.
+
+    Attributes
+    ----------
+    executions
+        Executions in the alert window.
+    successes
+        Executions in the window that succeeded.
+    wins
+        Executions in the window with positive net P&L.
+    gross_profit_usd
+        Sum of ``actual_profit`` over the window.
+    gas_usd
+        Sum of ``gas_cost`` over the window.
+    drawdown
+        Current drawdown of the whole equity curve, as a fraction of peak equity.
+    """
+
+    executions: int
+    successes: int
+    wins: int
+    gross_profit_usd: float
+    gas_usd: float
+    drawdown: float
+
+
+@dataclass(frozen=True)
+class Breach:
+    """Outcome of checking one threshold.
+
+    Attributes
+    ----------
+    kind
+        The threshold checked.
+    breached
+        Whether the condition holds; ``None`` when the window holds too few executions
+        to tell (the alert then keeps its state).
+    value
+        The measured value (``None`` when undefined).
+    threshold
+        The threshold, ``None`` when the alert is disabled.
+    message
+        Human-readable description.
+    """
+
+    kind: AlertKind
+    breached: bool | None
+    value: float | None
+    threshold: float | None
+    message: str
+
+
+def _gas_share(gas_usd: float, gross_profit_usd: float) -> float | None:
+    if gross_profit_usd > 0.0:
+        return gas_usd / gross_profit_usd
+    return None
+
+
+def check_thresholds(stats: AlertStats, thresholds: AlertThresholds) -> dict[AlertKind, Breach]:
+    """Check every alert threshold against ``stats``.
+
+    Parameters
+    ----------
+    stats
+        Figures over the alert window (and the current drawdown).
+    thresholds
+        The thresholds; a disabled one (``None``) is reported as not breached.
+
+    Returns
+    -------
+    dict[AlertKind, Breach]
+        One entry per alert kind.
+    """
+    n = stats.executions
+    enough = n >= thresholds.min_executions
+    window = f"over the last {n} executions"
+    win_rate = stats.wins / n if n else 0.0
+    success_rate = stats.successes / n if n else 0.0
+    share = _gas_share(stats.gas_usd, stats.gross_profit_usd)
+    out: dict[AlertKind, Breach] = {}
+
+    low = thresholds.min_win_rate
+    out[AlertKind.WIN_RATE] = Breach(
+        AlertKind.WIN_RATE,
+        False if low is None else (win_rate < low if enough else None),
+        win_rate,
+        low,
+        f"win rate {win_rate:.1%} vs minimum {_pct(low)} {window}",
+    )
+
+    low = thresholds.min_success_rate
+    out[AlertKind.SUCCESS_RATE] = Breach(
+        AlertKind.SUCCESS_RATE,
+        False if low is None else (success_rate < low if enough else None),
+        success_rate,
+        low,
+        f"success rate {success_rate:.1%} vs minimum {_pct(low)} {window}",
+    )
+
+    high = thresholds.max_gas_share
+    if share is None:
+        # Gas paid with no gross profit: an unbounded share.
+        gas_breached = stats.gas_usd > 0.0
+        gas_text = (
+            f"gas {stats.gas_usd:.2f} USD against gross profit "
+            f"{stats.gross_profit_usd:.2f} USD {window}"
+        )
+    else:
+        gas_breached = high is not None and share > high
+        gas_text = f"gas {share:.1%} of gross profit vs maximum {_pct(high)} {window}"
+    out[AlertKind.GAS_SHARE] = Breach(
+        AlertKind.GAS_SHARE,
+        False if high is None else (gas_breached if enough else None),
+        share,
+        high,
+        gas_text,
+    )
+
+    high = thresholds.max_drawdown
+    out[AlertKind.DRAWDOWN] = Breach(
+        AlertKind.DRAWDOWN,
+        high is not None and stats.drawdown > high,
+        stats.drawdown,
+        high,
+        f"drawdown {stats.drawdown:.1%} of peak equity vs maximum {_pct(high)}",
+    )
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "(disabled)" if value is None else f"{value:.1%}"
+
+
+def _redact(url: str) -> str:
+    # Webhook URLs often carry a secret token in their path or query: log the host only.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
+
+
+_STOP = object()
+
+
+class WebhookNotifier:
+    """POST JSON notifications to a URL from a background thread.
+
+    :meth:`notify` never blocks: it queues the payload and returns. A daemon thread,
+    started on the first notification, sends the queue in order, one request at a time,
+    each with ``timeout_s``. Failures are logged (with the URL's path and query
+    redacted) and the payload is dropped.
+
+    Parameters
+    ----------
+    url
+        ``http(s)`` URL to POST to.
+    timeout_s
+        Timeout of one request.
+    queue_size
+        Pending payloads kept; further ones are dropped with a warning.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 2.0, queue_size: int = 1_000) -> None:
+        if not (math.isfinite(timeout_s) and timeout_s > 0):
+            msg = f"WebhookNotifier: timeout_s must be a finite number > 0, got {timeout_s!r}"
+            raise ValueError(msg)
+        self._url = url
+        self._timeout_s = timeout_s
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.delivered = 0
+        """Payloads delivered with a 2xx answer."""
+        self.failed = 0
+        """Payloads dropped: failed request, or queue full."""
+
+    def notify(self, payload: Mapping[str, object]) -> bool:
+        """Queue ``payload`` for delivery and return at once.
+
+        Parameters
+        ----------
+        payload
+            JSON-serialisable mapping.
+
+        Returns
+        -------
+        bool
+            ``False`` when the payload was dropped (queue full or notifier closed).
+        """
+        body = json.dumps(payload, allow_nan=False).encode()
+        with self._lock:
+            if self._closed:
+                return False
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="arbkit-metrics-webhook", daemon=True
+                )
+                self._thread.start()
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            self.failed += 1
+            logger.warning(
+                "alert webhook queue full; dropped a notification for %s", self._url_redacted
+            )
+            return False
+        return True
+
+    @property
+    def _url_redacted(self) -> str:
+        return _redact(self._url)
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until every queued payload has been sent or dropped.
+
+        Parameters
+        ----------
+        timeout_s
+            Longest wait.
+
+        Returns
+        -------
+        bool
+            Whether the queue was drained in time.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Send what is queued (waiting at most ``timeout_s``) and stop the thread.
+
+        Parameters
+        ----------
+        timeout_s
+            Longest wait for pending payloads.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        if thread is None:
+            return
+        self.flush(timeout_s)
+        try:
+            self._queue.put_nowait(_STOP)
+        except queue.Full:
+            return  # the daemon thread dies with the process
+        thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                if isinstance(item, bytes):
+                    self._post(item)
+            finally:
+                self._queue.task_done()
+
+    def _post(self, body: bytes) -> None:
+        request = urllib.request.Request(
+            self._url,
+            data=body,
+            headers={"Content-Type": "application/json", "User-Agent": "arbkit-metrics"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            self.failed += 1
+            logger.warning("alert webhook %s answered HTTP %s", self._url_redacted, exc.code)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            self.failed += 1
+            logger.warning("alert webhook %s failed: %s", self._url_redacted, type(exc).__name__)
+        else:
+            self.delivered += 1

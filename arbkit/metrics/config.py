@@ -1,0 +1,145 @@
+"""Configuration of the metrics collector and of its alerts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "DEFAULT_STARTING_CAPITAL_USD",
+    "METRICS_DB_ENV",
+    "AlertThresholds",
+    "MetricsConfig",
+    "resolve_db_path",
+]
+
+METRICS_DB_ENV = "ARBKIT_METRICS_DB"
+"""Environment variable naming the database of the process-wide collector (``:memory:`` allowed)."""
+
+DEFAULT_DB_PATH = Path("data") / "metrics" / "metrics.sqlite"
+"""Database of the process-wide collector when ``ARBKIT_METRICS_DB`` is unset (relative to cwd)."""
+
+DEFAULT_STARTING_CAPITAL_USD = 10_000.0
+"""Starting capital recorded in a new database when the config does not name one."""
+
+
+class AlertThresholds(BaseModel):
+    """Thresholds of the built-in alerts (the user guide's "Alert Thresholds").
+
+    An alert is breached while its condition holds and is raised once when the
+    condition starts to hold; it is cleared once when the condition stops holding.
+    Comparisons are strict: a win rate of exactly 45 % does not breach ``min_win_rate``.
+
+    Win rate, success rate and gas share are measured over the last
+    ``window_executions`` executions (all executions when ``None``) and only once the
+    window holds at least ``min_executions`` executions. Drawdown is measured on the
+    whole equity curve, with no minimum. A threshold set to ``None`` disables its alert
+    (and clears it if it was active).
+
+    Parameters
+    ----------
+    min_win_rate
+        Breached when the fraction of executions with positive net P&L is below this.
+    max_gas_share
+        Breached when gas paid exceeds this fraction of gross profit (or when gas was
+        paid and gross profit is not positive).
+    min_success_rate
+        Breached when the fraction of executions that succeeded is below this.
+    max_drawdown
+        Breached when the current drawdown from peak equity exceeds this fraction.
+    window_executions
+        Size of the rolling window of executions, or ``None`` for all of them.
+    min_executions
+        Executions the window must hold before the rate alerts are evaluated.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    min_win_rate: float | None = Field(0.45, ge=0.0, le=1.0)
+    max_gas_share: float | None = Field(0.30, ge=0.0)
+    min_success_rate: float | None = Field(0.70, ge=0.0, le=1.0)
+    max_drawdown: float | None = Field(0.20, gt=0.0)
+    window_executions: int | None = Field(100, ge=1)
+    min_executions: int = Field(10, ge=1)
+
+
+class MetricsConfig(BaseModel):
+    """Options of :class:`arbkit.metrics.MetricsCollector`.
+
+    Parameters
+    ----------
+    db_path
+        SQLite database file (WAL mode), shared by every process that reports into it;
+        ``None`` keeps the metrics in memory for the life of the collector.
+    thresholds
+        Alert thresholds.
+    starting_capital_usd
+        Equity before the first execution; the base of the drawdown. The value is stored
+        in a new database; ``None`` takes the database's value (or
+        ``DEFAULT_STARTING_CAPITAL_USD`` for a new one). A value that differs from the
+        one stored raises :class:`arbkit.errors.ConfigError`.
+    webhook_url
+        ``http(s)`` URL that receives a JSON POST each time an alert is raised or cleared.
+    webhook_timeout_s
+        Timeout of one webhook request.
+    webhook_queue_size
+        Pending webhook notifications kept; further ones are dropped with a log warning
+        so that recording never waits for the webhook.
+    sqlite_synchronous
+        ``FULL`` (default) survives a process kill and a power loss; ``NORMAL`` survives a
+        process kill only and is faster.
+    busy_timeout_s
+        How long a write waits for another process holding the database lock.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    db_path: Path | None = None
+    thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
+    starting_capital_usd: float | None = Field(None, gt=0.0)
+    webhook_url: str | None = None
+    webhook_timeout_s: float = Field(2.0, gt=0.0)
+    webhook_queue_size: int = Field(1_000, ge=1)
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    busy_timeout_s: float = Field(30.0, gt=0.0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            msg = f"webhook_url must be an http(s) URL with a host, got {value!r}"
+            raise ValueError(msg)
+        return value
+
+
+def resolve_db_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Return the database path of the process-wide collector.
+
+    Parameters
+    ----------
+    environ
+        Environment to read; ``os.environ`` when ``None``.
+
+    Returns
+    -------
+    Path | None
+        ``None`` (in memory) when ``ARBKIT_METRICS_DB`` is ``:memory:``; the path it
+        names when set; otherwise ``data/metrics/metrics.sqlite`` under the current
+        working directory.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(METRICS_DB_ENV, "").strip()
+    if value == ":memory:":
+        return None
+    if value:
+        return Path(value).expanduser()
+    return Path.cwd() / DEFAULT_DB_PATH
