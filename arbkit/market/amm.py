@@ -23,8 +23,8 @@ coarsest token on the route (for each amount, the smallest input that delivers i
 outwards from the closed form, stopping when the cap is reached. The result is
 ``exact`` (proven maximal) when the search reached the cap or exhausted the interval;
 otherwise it is the best amount within ``max_evals`` and ``profit_upper_bound`` says
-how much more any amount could earn. Ties between amounts are not broken toward the
-smallest amount.
+how much more any amount could earn. When several amounts earn the maximum, the one
+returned is not necessarily the smallest.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_bps: i
     gamma = BPS - _check_fee(fee_bps)
     amount_with_fee = amount * gamma
     numerator = amount_with_fee * r_out
-    _check_uint256("amount_in * fee factor * reserve_out", numerator)
+    # Solidity multiplies by the reduced fee factor (997 for 30 bps), so check that product.
+    _check_uint256("amount_in * fee factor * reserve_out", numerator // math.gcd(gamma, BPS))
     return numerator // (r_in * BPS + amount_with_fee)
 
 

@@ -81,20 +81,27 @@ def next_base_fees(
     gas_used: npt.NDArray[np.int64],
     gas_limit: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
-    """Vectorised :func:`next_base_fee` over int64 arrays (exact while products fit int64).
+    """Vectorised :func:`next_base_fee` over int64 arrays, exact.
+
+    Where ``base_fee * gas_limit`` could overflow int64 the rows are computed on Python
+    integers instead.
 
     Raises
     ------
     GasError
-        If a value is negative or ``base_fee * gas_limit`` could overflow int64.
+        If a value is negative, ``gas_used > gas_limit`` or a limit is below 2.
     """
     base = np.asarray(base_fee_wei, dtype=np.int64)
     used = np.asarray(gas_used, dtype=np.int64)
     limit = np.asarray(gas_limit, dtype=np.int64)
     if (base < 0).any() or (used < 0).any() or (limit <= 1).any() or (used > limit).any():
         raise GasError("base fees and gas must be non-negative with 0 <= gas_used <= gas_limit")
-    if base.size and int(base.max()) * int(limit.max()) >= 2**63:
-        raise GasError("base_fee * gas_limit overflows int64: use next_base_fee on Python ints")
+    if base.size and (base.astype(np.float64) * limit.astype(np.float64)).max() >= 2.0**62:
+        # products could overflow int64: compute on exact Python ints instead
+        exact = [
+            next_base_fee(int(b), int(u), int(g)) for b, u, g in zip(base, used, limit, strict=True)
+        ]
+        return np.asarray(exact, dtype=np.int64)
     target = limit // ELASTICITY_MULTIPLIER
     up = np.maximum(base * (used - target) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR, 1)
     down = base * (target - used) // target // BASE_FEE_MAX_CHANGE_DENOMINATOR

@@ -18,9 +18,15 @@ Route kinds
     CEX at the bid, or buy on the CEX at the ask and sell on the DEX. Inventory trades:
     no flash loan.
 
-Prices used to express amounts in the quote token come from the CEX mid when a quote
-for the asset exists at the block, otherwise from the deepest pool linking the token
-to an already priced token (the quote token itself is worth 1).
+Prices used to express amounts in the quote token are causal (each block's own data):
+the CEX mid when the asset has a quote at the block (best bid and ask across venues),
+otherwise the deepest pool at that block linking the token to an already priced token
+(the quote token itself is worth 1).
+
+Columns: ``edge_bps`` is the marginal gain at zero size after pool fees (and, for
+``cex_dex``, after the CEX fee) but before the flash premium; ``notional_quote`` is what
+the input costs; ``slippage_quote`` is the price impact, so that
+``notional * edge_bps / 1e4 - slippage - flash_fee - gas = net_profit_quote``.
 """
 
 from __future__ import annotations
@@ -336,13 +342,35 @@ def scan_blocks(
         _validate_cex(cex_quotes)
 
     meta = pool_states.group_by("pool", maintain_order=True).agg(
-        pl.col("token0").first(), pl.col("token1").first(), pl.col("fee_bps").first()
+        pl.col("token0").first(),
+        pl.col("token1").first(),
+        pl.col("fee_bps").first(),
+        (pl.struct("token0", "token1", "fee_bps").n_unique() > 1).alias("changes"),
     )
+    changing = meta.filter(pl.col("changes"))
+    if changing.height:
+        raise DataError(
+            f"pool_states: pool {changing['pool'][0]!r} changes token0/token1/fee_bps between "
+            "blocks; give a changed pool a new id"
+        )
     pool_ids: list[str] = meta["pool"].to_list()
     pool_tokens: list[tuple[str, str]] = list(
         zip(meta["token0"].to_list(), meta["token1"].to_list(), strict=True)
     )
     pool_fees: list[int] = meta["fee_bps"].to_list()
+    if routes is not None:
+        # Index pools in the order the routes were built for; check they describe the data.
+        known = dict(
+            zip(routes.pools, zip(routes.tokens, routes.fees_bps, strict=True), strict=True)
+        )
+        for pid, tok, fee in zip(pool_ids, pool_tokens, pool_fees, strict=True):
+            if known.get(pid) != (tok, fee):
+                raise DataError(
+                    f"routes: pool {pid!r} ({tok}, {fee} bps) is not in the RouteSet as given; "
+                    "build the routes from the same pools"
+                )
+        pool_ids, pool_tokens = list(routes.pools), list(routes.tokens)
+        pool_fees = list(routes.fees_bps)
     for t0, t1 in pool_tokens:
         for t in (t0, t1):
             if t not in cfg.token_decimals:
@@ -370,7 +398,10 @@ def scan_blocks(
     cex_ask: dict[tuple[str, str], FloatArray] = {}
     if cex_quotes is not None and cex_quotes.height:
         aliases = cfg.cex_asset_aliases
-        for (symbol,), grp in cex_quotes.group_by("symbol", maintain_order=True):
+        best = cex_quotes.group_by("block", "symbol", maintain_order=True).agg(
+            pl.col("bid").max(), pl.col("ask").min()
+        )  # several venues at one block: trade at the best of them
+        for (symbol,), grp in best.group_by("symbol", maintain_order=True):
             base, _, quote = str(symbol).partition("/")
             if not quote:
                 raise DataError(f"cex_quotes: symbol {symbol!r} is not of the form BASE/QUOTE")
@@ -386,7 +417,11 @@ def scan_blocks(
     cex_assets = sorted(
         {a for (a, q) in cex_bid if any(a in pair and q in pair for pair in pool_tokens)}
     )
-    rs = routes or build_routes(pool_ids, pool_tokens, pool_fees, cex_assets=cex_assets, config=cfg)
+    rs = (
+        routes
+        if routes is not None
+        else build_routes(pool_ids, pool_tokens, pool_fees, cex_assets=cex_assets, config=cfg)
+    )
     if len(rs) == 0:
         return _empty_candidates()
 
@@ -394,9 +429,20 @@ def scan_blocks(
     dec = cfg.token_decimals
     unit_price = {t: p / 10.0 ** dec[t] for t, p in prices.items()}  # quote per base unit
 
-    if isinstance(base_fees, int):
+    if isinstance(base_fees, int | np.integer):
+        if base_fees < 0:
+            raise DataError(f"base_fees: must be non-negative, got {base_fees}")
         base_fee = np.full(n_blocks, float(base_fees))
     else:
+        for col in ("block", "base_fee_wei"):
+            if col not in base_fees.columns:
+                raise DataError(f"base_fees: missing column {col!r}")
+        bad_fee = base_fees.filter(pl.col("base_fee_wei").is_null() | (pl.col("base_fee_wei") < 0))
+        if bad_fee.height:
+            raise DataError(
+                f"base_fees: base_fee_wei at block {bad_fee['block'][0]} is "
+                f"{bad_fee['base_fee_wei'][0]!r}; need a non-negative integer"
+            )
         fee_map = dict(
             zip(base_fees["block"].to_list(), base_fees["base_fee_wei"].to_list(), strict=True)
         )
@@ -433,14 +479,17 @@ def scan_blocks(
             if bid_arr is None or ask_arr is None:
                 continue
             scale = 10.0 ** (dec[other] - dec[asset])  # whole price -> base-unit price
-            fee = cfg.cex_fee_bps / BPS
+            cex_fee = cfg.cex_fee_bps / BPS
             if rs.cex_sides[r] == "sell_on_cex":
-                k_val, q_val = bid_arr * scale * (1 - fee), np.ones(n_blocks)
+                k_val, q_val = bid_arr * scale * (1 - cex_fee), np.ones(n_blocks)
             else:
-                k_val, q_val = np.ones(n_blocks), ask_arr * scale * (1 + fee)
+                k_val, q_val = np.ones(n_blocks), ask_arr * scale * (1 + cex_fee)
             _, profit, rate = screen_cycles(r_in, r_out, gammas, out_value=k_val, in_cost=q_val)
             profit_unit = unit_price[other]  # cex profit is in the DEX "other" token
-            start_unit = unit_price[start]
+            # notional: what the input costs; for buy_on_cex the asset is paid at ask + fee
+            start_unit = (
+                unit_price[start] if rs.cex_sides[r] == "sell_on_cex" else q_val * profit_unit
+            )
         else:
             gas_units = (
                 cfg.gas_base_units
@@ -594,30 +643,51 @@ def _token_prices(
     cex_ask: dict[tuple[str, str], FloatArray],
     cfg: ScanConfig,
 ) -> dict[str, FloatArray]:
-    """Price of every token in whole quote tokens, per block (NaN where unknown)."""
+    """Price every token in whole quote tokens, block by block (NaN where unknown).
+
+    Causal: the price at a block uses that block's data only. A CEX mid is preferred
+    where the asset has a quote at the block; otherwise the price comes from the pool,
+    present at that block, that is deepest (in quote) among those linking the token to
+    an already priced token. Sources missing at a block fall back to the next one.
+    """
     n_blocks = r0.shape[0]
     dec = cfg.token_decimals
     prices: dict[str, FloatArray] = {cfg.quote_token: np.ones(n_blocks)}
-    # CEX mids first: they are the market's own price.
-    for (asset, quote), bid in cex_bid.items():
-        if quote in prices and asset not in prices:
-            prices[asset] = (bid + cex_ask[(asset, quote)]) / 2 * prices[quote]
-    # Then pools, deepest first (by median depth in the token being priced from).
-    depth = np.nanmedian(np.sqrt(r0 * r1), axis=0) if r0.size else np.zeros(0)
-    order = np.argsort(-np.nan_to_num(depth))
-    changed = True
-    while changed:
+    tokens = {t for pair in pool_tokens for t in pair} | {a for a, _ in cex_bid}
+    for _ in range(len(tokens) + 1):
         changed = False
-        for p in order:
-            t0, t1 = pool_tokens[p]
-            whole0 = r0[:, p] / 10.0 ** dec[t0]
-            whole1 = r1[:, p] / 10.0 ** dec[t1]
-            if t0 in prices and t1 not in prices:
-                prices[t1] = prices[t0] * whole0 / whole1
+        for token in sorted(tokens - {cfg.quote_token}):
+            current = prices.get(token, np.full(n_blocks, np.nan))
+            missing = np.isnan(current)
+            if not missing.any():
+                continue
+            best_price = np.full(n_blocks, np.nan)
+            best_depth = np.full(n_blocks, -np.inf)
+            for (asset, quote), bid in cex_bid.items():
+                if asset == token and quote in prices:
+                    mid = (bid + cex_ask[(asset, quote)]) / 2 * prices[quote]
+                    use = np.isfinite(mid)
+                    best_price = np.where(use, mid, best_price)
+                    best_depth = np.where(use, np.inf, best_depth)
+            for p, (t0, t1) in enumerate(pool_tokens):
+                if token not in (t0, t1):
+                    continue
+                other = t1 if token == t0 else t0
+                if other not in prices:
+                    continue
+                whole_tok = (r0[:, p] if token == t0 else r1[:, p]) / 10.0 ** dec[token]
+                whole_oth = (r1[:, p] if token == t0 else r0[:, p]) / 10.0 ** dec[other]
+                price = prices[other] * whole_oth / whole_tok
+                depth = whole_oth * prices[other]
+                better = np.isfinite(price) & (np.nan_to_num(depth, nan=-np.inf) > best_depth)
+                best_price = np.where(better, price, best_price)
+                best_depth = np.where(better, depth, best_depth)
+            filled = np.where(missing, best_price, current)
+            if np.isfinite(filled).sum() > np.isfinite(current).sum():
+                prices[token] = filled
                 changed = True
-            elif t1 in prices and t0 not in prices:
-                prices[t0] = prices[t1] * whole1 / whole0
-                changed = True
+        if not changed:
+            break
     return prices
 
 

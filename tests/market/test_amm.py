@@ -302,3 +302,10 @@ def test_screen_cycles_folds_three_hops_like_exact_math() -> None:
     )
     assert res.profit > 0 and rate[0] > 1
     assert profit[0] == pytest.approx(res.profit, rel=1e-6)
+
+
+def test_uint256_check_uses_the_librarys_997_factor() -> None:
+    # Solidity computes amountIn * 997 * reserveOut: 2**131 * 997 * (2**112 - 1) fits uint256
+    assert get_amount_out(2**131, MAX_UINT112, MAX_UINT112) == _solidity_get_amount_out(
+        2**131, MAX_UINT112, MAX_UINT112
+    )

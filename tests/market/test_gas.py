@@ -103,3 +103,13 @@ def test_fee_paid_is_gas_used_times_effective_price_and_converts_up() -> None:
     # 0.00465 ETH at 3000.5 USDC = 13.952325 USDC exactly
     assert gas_cost_in_quote(fee, 3000.5, 6) == 13_952_325
     assert gas_cost_in_quote(1, 3000.0, 6) == 1  # rounds a cost up
+
+
+def test_next_base_fees_handles_products_beyond_int64() -> None:
+    base = np.array([300 * 10**9, 10**9])
+    used = np.array([36_000_000, 0])
+    limit = np.array([36_000_000, 36_000_000])
+    assert next_base_fees(base, used, limit).tolist() == [
+        next_base_fee(300 * 10**9, 36_000_000, 36_000_000),
+        next_base_fee(10**9, 0, 36_000_000),
+    ]

@@ -193,3 +193,97 @@ def test_float_reserves_and_bad_quotes_are_refused(example) -> None:
         scan_block(states.with_columns(pl.lit("XYZ").alias("token0")), base_fee_wei=10**9)
     with pytest.raises(DataError, match="twice"):
         scan_block(pl.concat([states, states]), base_fee_wei=10**9)
+
+
+def _two_block_states(example, *, drop_deepest_at_second: bool) -> pl.DataFrame:
+    states, _, _ = example
+    second = states.with_columns(pl.lit(20_000_001, dtype=pl.Int64).alias("block"))
+    if drop_deepest_at_second:
+        second = second.filter(pl.col("pool") != "uniswap_v2:USDC-WETH")
+    return pl.concat([states, second])
+
+
+def test_a_price_source_missing_at_a_block_falls_back_to_another(example) -> None:
+    both = _two_block_states(example, drop_deepest_at_second=True)
+    together = scan_blocks(both, base_fees=20 * 10**9)
+    second = both.filter(pl.col("block") == 20_000_001)
+    alone = scan_block(second, base_fee_wei=20 * 10**9)
+    assert alone.height > 0
+    assert together.filter(pl.col("block") == 20_000_001).equals(alone)
+
+
+def test_pricing_has_no_look_ahead(example) -> None:
+    states, _, _ = example
+    # later blocks where another pool is deepest must not change the first block's rows
+    later = states.with_columns(
+        pl.lit(20_000_001, dtype=pl.Int64).alias("block"),
+        pl.when(pl.col("pool") == "univ3_5bp:USDC-WETH")
+        .then(pl.col("reserve0") * 100)
+        .otherwise(pl.col("reserve0"))
+        .alias("reserve0"),
+        pl.when(pl.col("pool") == "univ3_5bp:USDC-WETH")
+        .then(pl.col("reserve1") * 100)
+        .otherwise(pl.col("reserve1"))
+        .alias("reserve1"),
+    )
+    first = scan_block(states, base_fee_wei=20 * 10**9)
+    together = scan_blocks(pl.concat([states, later]), base_fees=20 * 10**9)
+    assert together.filter(pl.col("block") == 20_000_000).equals(first)
+
+
+def test_a_pool_changing_fee_between_blocks_is_refused(example) -> None:
+    states, _, _ = example
+    later = states.with_columns(
+        pl.lit(20_000_001, dtype=pl.Int64).alias("block"),
+        pl.lit(100).cast(pl.Int64).alias("fee_bps"),
+    )
+    with pytest.raises(DataError, match="changes token0/token1/fee_bps"):
+        scan_blocks(pl.concat([states, later]), base_fees=10**9)
+
+
+def test_routes_built_once_work_on_reordered_rows_and_mismatches_are_refused(example) -> None:
+    states, _, _ = example
+    rs = build_routes(
+        states["pool"].to_list(),
+        list(zip(states["token0"], states["token1"], strict=True)),
+        states["fee_bps"].to_list(),
+    )
+    config = ScanConfig(kinds=("dex_dex", "triangular"))
+    direct = scan_blocks(states, base_fees=20 * 10**9, config=config)
+    reordered = scan_blocks(states.reverse(), base_fees=20 * 10**9, config=config, routes=rs)
+    assert reordered.equals(direct)
+    with pytest.raises(DataError, match="not in the RouteSet"):
+        scan_blocks(
+            states.with_columns(pl.lit(5).cast(pl.Int64).alias("fee_bps")),
+            base_fees=10**9,
+            routes=rs,
+        )
+
+
+def test_several_cex_venues_trade_at_the_best_quote(example) -> None:
+    states, quotes, _ = example
+    worse = quotes.with_columns(
+        pl.lit("kraken").alias("venue"), pl.col("bid") - 50.0, pl.col("ask") + 50.0
+    )
+    best_only = scan_block(states, base_fee_wei=20 * 10**9, cex_quotes=quotes)
+    both = scan_block(states, base_fee_wei=20 * 10**9, cex_quotes=pl.concat([quotes, worse]))
+    assert both.equals(best_only)
+
+
+def test_bad_base_fees_are_refused(example) -> None:
+    states, _, _ = example
+    with pytest.raises(DataError, match="base_fee_wei"):
+        scan_blocks(
+            states,
+            base_fees=pl.DataFrame(
+                {"block": [20_000_000], "base_fee_wei": [None]},
+                schema={"block": pl.Int64, "base_fee_wei": pl.Int64},
+            ),
+        )
+    with pytest.raises(DataError, match="non-negative"):
+        scan_blocks(states, base_fees=-1)
+    import numpy as np
+
+    assert scan_blocks(states, base_fees=np.int64(20 * 10**9)).equals(
+        scan_blocks(states, base_fees=20 * 10**9)
+    )
