@@ -289,9 +289,7 @@ def scan_block(
         raise DataError("scan_block: pool_states holds several blocks; use scan_blocks")
     if cex_quotes is not None and "block" not in cex_quotes.columns and pool_states.height:
         cex_quotes = cex_quotes.with_columns(pl.lit(pool_states["block"][0]).alias("block"))
-    block = int(pool_states["block"][0]) if pool_states.height else 0
-    fees = pl.DataFrame({"block": [block], "base_fee_wei": [int(base_fee_wei)]})
-    return scan_blocks(pool_states, base_fees=fees, cex_quotes=cex_quotes, config=config)
+    return scan_blocks(pool_states, base_fees=base_fee_wei, cex_quotes=cex_quotes, config=config)
 
 
 def _empty_candidates() -> pl.DataFrame:
