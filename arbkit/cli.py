@@ -195,9 +195,11 @@ def scan_real(
 
 
 def _register_optional_commands() -> None:
+    from arbkit.market.cli import data_app
     from arbkit.metrics.cli import serve
 
     app.command("serve")(serve)
+    app.add_typer(data_app, name="data")
 
 
 _register_optional_commands()
