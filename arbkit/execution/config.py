@@ -44,6 +44,9 @@ class ExecutionConfig(BaseModel):
         ge=0,
         description="Rivals' tip per gas when the history has no competitor_tip_wei column.",
     )
+    rival_gas_units: int = Field(
+        150_000, gt=0, description="Gas of a rival's arbitrage (spreads its coinbase bribe)."
+    )
     revert_gas_fraction: float = Field(
         1.0,
         gt=0,
@@ -60,5 +63,7 @@ class ExecutionConfig(BaseModel):
             "revert is not included and pays nothing."
         ),
     )
-    charge_gas: bool = Field(True, description="Charge gas (off: costs switched off).")
+    charge_gas: bool = Field(
+        True, description="Charge gas and coinbase bribes (off: costs switched off)."
+    )
     charge_flash_fee: bool = Field(True, description="Charge the flash-loan premium.")

@@ -9,27 +9,32 @@ A trade decided after seeing the state at block ``t`` goes through these steps:
    ``max_delay_blocks`` further blocks it expires (``not_included``, nothing paid).
    One uniform ``u_incl`` gives the extra delay by inversion:
    ``floor(log(u_incl) / log(1 - p))``.
+   The bid per gas is ``tip + bribe_wei / gas_units`` (a coinbase transfer counts).
 2. **Competition.** A rival may take the edge first. Its hazard grows with the edge and
    with the exposure (how old the edge was at decision, the latency, and the blocks spent
    waiting), and shrinks as our tip outbids the rivals' tip ``c`` of the including block::
 
        hazard   = rival_rate_per_block * (1 + edge_bps / rival_edge_scale_bps)
                   * (1 + age_blocks + latency_ms / block_ms + extra_delay)
-       p_rival  = min(1, (1 - exp(-hazard)) * 2 c / (tip + c))
+       p_rival  = min(1, (1 - exp(-hazard)) * 2 c / (bid + c))
 
    If ``u_rival < p_rival`` the rival's backrun lands first, leaves no edge on the
    route, and our trade reverts on its minimum-profit check (``competitor``).
 3. **Re-pricing.** Otherwise the trade executes at the top of its including block, on
    the pool states at the end of the block before, with the exact Uniswap V2 integer
    math. Flash-loan routes pay the flash fee (Aave: 5 bps rounded half up; Balancer and
-   V2 flash swaps: none). CEX-DEX trades settle their CEX leg at the including block's
-   quote with the CEX fee, floored (sell) or ceiled (buy) to base units.
-4. **Revert.** When the realised profit (after the flash fee) is below the trade's
-   ``min_profit``, or a hop would revert in the pair contract, the trade reverts: no
+   V2 flash swaps: none). CEX-DEX trades settle their CEX leg once the DEX leg lands, at
+   the including block's quote (the latest at or before it) with the CEX fee, floored
+   (sell) or ceiled (buy) to base units; their on-chain minimum is set from the quote at
+   decision, so a CEX move after the decision changes the P&L but does not revert.
+4. **Revert.** When the profit (after the flash fee; for CEX-DEX valued at the decision's
+   quote) is below the trade's ``min_profit``, or a hop would revert in the pair
+   contract, the trade reverts: no
    token profit, and it pays ``revert_gas_fraction`` of its gas (nothing with
    ``revert_protection``).
 5. **Gas.** ``gas_used * (base_fee + tip)`` of the including block, in wei; valued in the
-   quote token at that block's native-token price.
+   quote token at that block's native-token price. A successful trade also pays its
+   ``bribe_wei`` (a revert undoes the transfer).
 
 Each trade consumes exactly two uniforms, ``(u_incl, u_rival)``, in that order:
 :meth:`ExecutionModel.execute` draws ``rng.random(2)`` and
@@ -80,6 +85,7 @@ OUTCOME_COLUMNS: Mapping[str, pl.DataType] = {
     "flash_fee": pl.Int128(),
     "gas_used": pl.Int64(),
     "gas_paid_wei": pl.Int128(),
+    "bribe_paid_wei": pl.Int128(),
     "realized_profit_quote": pl.Float64(),
     "gas_paid_quote": pl.Float64(),
     "net_profit_quote": pl.Float64(),
@@ -121,6 +127,9 @@ class Trade:
         The edge at decision (drives competition).
     age_blocks
         How many blocks the edge had already existed at decision.
+    bribe_wei
+        Coinbase transfer to the builder, paid only when the trade succeeds (it is part of
+        the transaction, so a revert undoes it). It counts towards the bid per gas.
     """
 
     block: int
@@ -136,6 +145,7 @@ class Trade:
     latency_ms: float = 0.0
     edge_bps: float = 0.0
     age_blocks: int = 0
+    bribe_wei: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,7 @@ class Outcome:
     flash_fee: int
     gas_used: int
     gas_paid_wei: int
+    bribe_paid_wei: int
     realized_profit_quote: float
     gas_paid_quote: float
     net_profit_quote: float
@@ -236,6 +247,9 @@ class ExecutionModel:
             self._rival_tip = history.blocks["competitor_tip_wei"].cast(pl.Float64).to_numpy()
         else:
             self._rival_tip = np.full(self._n, float(cfg.default_competitor_tip_wei))
+        if "competitor_bribe_wei" in history.blocks.columns:
+            bribe = history.blocks["competitor_bribe_wei"].cast(pl.Float64).to_numpy()
+            self._rival_tip = self._rival_tip + bribe / np.float64(cfg.rival_gas_units)
         # CEX best bid/ask per (asset, other) in on-chain names, per block.
         self._cex_bid: dict[tuple[str, str], FloatArray] = {}
         self._cex_ask: dict[tuple[str, str], FloatArray] = {}
@@ -252,7 +266,9 @@ class ExecutionModel:
                 ok = (idx >= 0) & (idx < self._n)
                 bid[idx[ok]] = grp["bid"].to_numpy()[ok]
                 ask[idx[ok]] = grp["ask"].to_numpy()[ok]
-                self._cex_bid[key], self._cex_ask[key] = bid, ask
+                # the CEX leg settles at the latest quote at or before the block
+                self._cex_bid[key] = _ffill(bid)
+                self._cex_ask[key] = _ffill(ask)
         r0f, r1f = history.reserves_float()
         for t0, t1 in self._pool_tokens:
             for t in (t0, t1):
@@ -372,8 +388,10 @@ class ExecutionModel:
         if not 0 <= t < self._n:
             raise DataError(f"trade: decision block {trade.block} is outside the history")
         amount = int(trade.amount_in)
-        if amount < 0 or trade.min_profit < 0 or trade.priority_fee_wei < 0:
-            raise DataError("trade: amount_in, min_profit and priority_fee_wei must be >= 0")
+        if amount < 0 or trade.min_profit < 0 or trade.priority_fee_wei < 0 or trade.bribe_wei < 0:
+            raise DataError(
+                "trade: amount_in, min_profit, priority_fee_wei and bribe_wei must be >= 0"
+            )
         if trade.latency_ms < 0 or trade.age_blocks < 0:
             raise DataError("trade: latency_ms and age_blocks must be >= 0")
         tip = int(trade.priority_fee_wei)
@@ -381,13 +399,16 @@ class ExecutionModel:
         def result(
             included: int | None, reason: str, profit: int = 0, fee: int = 0, gas: int = 0
         ) -> Outcome:
-            gas_paid = 0
-            gas_q = profit_q = 0.0
+            gas_paid = bribe_paid = 0
+            gas_q = profit_q = bribe_q = 0.0
             if included is not None:
                 i = included - self._first_block
                 if cfg.charge_gas:
                     gas_paid = gas * (self._base_fee[i] + tip)
+                    if reason == "ok":
+                        bribe_paid = int(trade.bribe_wei)
                 gas_q = float(np.float64(float(gas_paid)) * self._unit_price[native][i])
+                bribe_q = float(np.float64(float(bribe_paid)) * self._unit_price[native][i])
                 profit_q = float(
                     np.float64(float(profit)) * self._unit_price[route.profit_token][i]
                 )
@@ -404,15 +425,17 @@ class ExecutionModel:
                 fee,
                 gas,
                 gas_paid,
+                bribe_paid,
                 profit_q,
                 gas_q,
-                profit_q - gas_q,
+                float(np.float64(profit_q - gas_q) - np.float64(bribe_q)),
                 reason,
             )
 
         native = self.scan_config.native_token
         first = 1 + math.floor(trade.latency_ms / self._block_ms)
-        p_inc = -np.expm1(-np.float64(tip) / np.float64(cfg.inclusion_tip_scale_wei))
+        bid = np.float64(tip) + np.float64(trade.bribe_wei) / np.float64(max(trade.gas_units, 1))
+        p_inc = -np.expm1(-bid / np.float64(cfg.inclusion_tip_scale_wei))
         extra_f = _extra_delay(np.float64(u_incl), p_inc)
         if not extra_f <= cfg.max_delay_blocks or t + first + int(extra_f) >= self._n:
             return result(None, "not_included")
@@ -427,7 +450,7 @@ class ExecutionModel:
                 np.float64(cfg.rival_edge_scale_bps),
                 np.float64(trade.age_blocks) + np.float64(trade.latency_ms) / self._block_ms,
                 np.float64(extra),
-                np.float64(tip),
+                bid,
                 np.float64(self._rival_tip[inc]),
             )
             if u_rival < p_riv:
@@ -451,15 +474,19 @@ class ExecutionModel:
             return result(included_block, "amm_revert", gas=gas_revert)
         fee = 0
         if route.cex_side == "sell_on_cex":
+            planned = self._cex_unit(route.cex_key, t, sell=True)
             unit = self._cex_unit(route.cex_key, inc, sell=True)
+            check = int(np.floor(np.float64(float(a)) * planned)) - amount
             profit = int(np.floor(np.float64(float(a)) * unit)) - amount
         elif route.cex_side == "buy_on_cex":
+            planned = self._cex_unit(route.cex_key, t, sell=False)
             unit = self._cex_unit(route.cex_key, inc, sell=False)
+            check = a - int(np.ceil(np.float64(float(amount)) * planned))
             profit = a - int(np.ceil(np.float64(float(amount)) * unit))
         else:
             fee = self._flash_fee(trade.flash_source, amount)
-            profit = a - amount - fee
-        if profit < trade.min_profit:
+            profit = check = a - amount - fee
+        if check < trade.min_profit:
             if cfg.revert_protection:
                 return result(None, "min_profit")
             return result(included_block, "min_profit", gas=gas_revert)
@@ -568,6 +595,7 @@ class ExecutionModel:
             ``kind`` and, optionally, ``symbol``, ``flash_source`` (default ``balancer``;
             ``inventory`` for ``cex_dex``), ``gas_units`` (default 220,000),
             ``min_profit`` (0), ``priority_fee_wei`` (``ScanConfig.priority_fee_wei``),
+            ``bribe_wei`` (0),
             ``latency_ms`` (0), ``edge_bps`` (0) and ``age_blocks`` (0). The scanner's
             candidates table fits as it is.
         rng
@@ -619,6 +647,7 @@ class ExecutionModel:
         edge = col("edge_bps", 0.0, pl.Float64()).to_numpy()
         age = col("age_blocks", 0, pl.Int64()).to_numpy()
         gas_units = col("gas_units", 220_000, pl.Int64()).to_numpy()
+        bribes = col("bribe_wei", 0, pl.Int64()).to_numpy()
         symbols = col("symbol", "", pl.String()).alias("symbol")
         if "flash_source" in trades.columns:
             sources = trades["flash_source"].alias("flash_source")
@@ -644,7 +673,12 @@ class ExecutionModel:
 
         # 1. inclusion
         first = 1 + np.floor(latency / self._block_ms).astype(np.int64)
-        p_inc = -np.expm1(-tips.astype(np.float64) / np.float64(cfg.inclusion_tip_scale_wei))
+        if np.any(bribes < 0):
+            raise DataError("trades: bribe_wei must be >= 0")
+        bid = tips.astype(np.float64) + bribes.astype(np.float64) / np.maximum(gas_units, 1).astype(
+            np.float64
+        )
+        p_inc = -np.expm1(-bid / np.float64(cfg.inclusion_tip_scale_wei))
         extra_f = _extra_delay(u[:, 0], p_inc)
         ok_delay = extra_f <= cfg.max_delay_blocks  # NaN/inf compare False
         extra = np.where(ok_delay, extra_f, 0).astype(np.int64)
@@ -662,7 +696,7 @@ class ExecutionModel:
                 np.float64(cfg.rival_edge_scale_bps),
                 age.astype(np.float64) + latency / self._block_ms,
                 extra.astype(np.float64),
-                tips.astype(np.float64),
+                bid,
                 self._rival_tip[inc],
             )
             reason[included & (u[:, 1] < p_riv)] = 2
@@ -704,21 +738,26 @@ class ExecutionModel:
                 a = awf * r_out // (r_in * BPS + awf)
             failed = (a <= 0).astype(bool) | (amt <= 0).astype(bool)
             fe = np.zeros(rows.size, dtype=object)
-            if route.cex_side == "sell_on_cex":
-                unit = self._cex_units(route.cex_key, inc[rows], sell=True)
-                got = np.floor(a.astype(np.float64) * unit)
-                pr = _to_object_ints(got) - amt
-            elif route.cex_side == "buy_on_cex":
-                unit = self._cex_units(route.cex_key, inc[rows], sell=False)
-                cost = np.ceil(amt.astype(np.float64) * unit)
-                pr = a - _to_object_ints(cost)
+            if route.cex_side:
+                sell = route.cex_side == "sell_on_cex"
+                planned = self._cex_units(route.cex_key, t[rows], sell=sell)
+                unit = self._cex_units(route.cex_key, inc[rows], sell=sell)
+                if sell:
+                    a_f = a.astype(np.float64)
+                    check = _to_object_ints(np.floor(a_f * planned)) - amt
+                    pr = _to_object_ints(np.floor(a_f * unit)) - amt
+                else:
+                    amt_f = amt.astype(np.float64)
+                    check = a - _to_object_ints(np.ceil(amt_f * planned))
+                    pr = a - _to_object_ints(np.ceil(amt_f * unit))
             else:
                 if source == "aave" and cfg.charge_flash_fee and premium:
                     fe = (amt * premium + BPS // 2) // BPS
                     pr = a - amt - fe
                 else:
                     pr = a - amt
-            below = (~failed) & (pr < min_profit[rows]).astype(bool)
+                check = pr
+            below = (~failed) & (check < min_profit[rows]).astype(bool)
             reason[rows[failed]] = 4
             reason[rows[below]] = 3
             good = ~(failed | below)
@@ -741,6 +780,8 @@ class ExecutionModel:
             gas_paid = np.where(included, gas_used.astype(object) * price, 0)
         native_price = self._unit_price[scfg.native_token][inc]
         gas_q = np.where(included, gas_paid.astype(np.float64) * native_price, 0.0)
+        bribe_paid = np.where(success & cfg.charge_gas, bribes, 0)
+        bribe_q = np.where(included, bribe_paid.astype(np.float64) * native_price, 0.0)
         out = pl.DataFrame(
             [
                 pl.Series("block", blocks, dtype=pl.Int64),
@@ -759,9 +800,10 @@ class ExecutionModel:
                 _int128_series("flash_fee", fee),
                 pl.Series("gas_used", gas_used, dtype=pl.Int64),
                 _int128_series("gas_paid_wei", gas_paid),
+                _int128_series("bribe_paid_wei", bribe_paid),
                 pl.Series("realized_profit_quote", profit_q),
                 pl.Series("gas_paid_quote", gas_q),
-                pl.Series("net_profit_quote", profit_q - gas_q),
+                pl.Series("net_profit_quote", (profit_q - gas_q) - bribe_q),
                 pl.Series("reason", reason).replace_strict(
                     list(range(len(REASONS))), list(REASONS), return_dtype=pl.String
                 ),
@@ -770,6 +812,13 @@ class ExecutionModel:
         return out.with_columns(
             pl.when(pl.Series(included)).then(pl.col("included_block")).alias("included_block")
         )
+
+
+def _ffill(x: FloatArray) -> FloatArray:
+    idx = np.where(np.isnan(x), 0, np.arange(x.size))
+    np.maximum.accumulate(idx, out=idx)
+    out = x[idx]
+    return np.asarray(out, dtype=np.float64)
 
 
 def _to_object_ints(values: FloatArray) -> ObjArray:

@@ -148,14 +148,14 @@ class SimParams(BaseModel):
     cex_half_spread_bps: float = Field(0.5, ge=0)
     cex_size_eth: float = Field(50.0, gt=0)
     noise_size_median: float = Field(
-        2.0e-4, gt=0, description="Median noise swap as a share of the input reserve."
+        2.5e-5, gt=0, description="Median noise swap as a share of the input reserve."
     )
-    noise_size_sigma: float = Field(1.3, ge=0)
+    noise_size_sigma: float = Field(1.0, ge=0)
     arb_min_edge_bps: float = Field(
-        3.0, ge=0, description="Excess over the fee band below which rivals do not act."
+        2.0, ge=0, description="Excess over the fee band below which rivals do not act."
     )
     arb_scale_bps: float = Field(
-        20.0, gt=0, description="Excess at which a rival arrives with probability 1 - 1/e."
+        5.0, gt=0, description="Excess at which a rival arrives with probability 1 - 1/e."
     )
     arb_activity: float = Field(0.9, ge=0, le=1, description="Most likely arrival per block.")
     arb_residual_bps: float = Field(
@@ -175,10 +175,20 @@ class SimParams(BaseModel):
         60_000_000, gt=0, description="Base fee at which demand is at its mean."
     )
     volatile_gas_boost: float = Field(0.4, description="Logit shift of gas demand when volatile.")
-    tip_median_wei: int = Field(1_500_000_000, ge=0)
+    tip_zero_share: float = Field(
+        0.6, ge=0, le=1, description="Share of blocks where rivals tip nothing (pay by coinbase)."
+    )
+    tip_over_base_fee_median: float = Field(
+        0.7, ge=0, description="Median nonzero rival tip per gas, as a multiple of the base fee."
+    )
     tip_sigma: float = Field(1.0, ge=0)
-    bribe_median_wei: int = Field(2_000_000_000_000_000, ge=0)
+    bribe_zero_share: float = Field(0.37, ge=0, le=1)
+    both_zero_share: float = Field(0.003, ge=0, le=1, description="Blocks with neither.")
+    bribe_median_wei: int = Field(
+        1_470_000_000_000_000, ge=0, description="Median nonzero coinbase transfer per arbitrage."
+    )
     bribe_sigma: float = Field(1.5, ge=0)
+    full_block_rate: float = Field(0.016, ge=0, le=1, description="Share of full blocks.")
     volatile_tip_mult: float = Field(2.0, ge=1)
     aqua_makers: int = Field(6, ge=0)
     aqua_ship_rate: float = Field(1.0 / 600.0, ge=0)
@@ -190,6 +200,10 @@ class SimParams(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> SimParams:
+        if not self.both_zero_share <= min(self.tip_zero_share, self.bribe_zero_share):
+            raise ValueError("both_zero_share must not exceed tip_zero_share or bribe_zero_share")
+        if self.tip_zero_share + self.bribe_zero_share - self.both_zero_share > 1:
+            raise ValueError("tip_zero_share + bribe_zero_share - both_zero_share must be <= 1")
         for row in self.regime_next:
             if len(row) != 3 or abs(sum(row) - 1.0) > 1e-9 or min(row) < 0:
                 raise ValueError(f"regime_next rows must be 3 probabilities summing to 1: {row}")
@@ -321,8 +335,11 @@ def simulate_market(
         math.log(p.noise_size_median) + p.noise_size_sigma * rng_noise.standard_normal(total_swaps)
     ).tolist()
     sides = (rng_noise.random(total_swaps) < 0.5).tolist()
-    arb_u = rng_arb.random((n, m))
-    arb_resid = rng_arb.random((n, m)) * p.arb_residual_bps / 1e4
+    # one searcher backruns every pool of a pair in the same bundle: one draw per pair
+    pair_keys = sorted({(q.token0, q.token1) for q in pools})
+    pair_of = np.asarray([pair_keys.index((q.token0, q.token1)) for q in pools])
+    arb_u = rng_arb.random((n, len(pair_keys)))[:, pair_of]
+    arb_resid = (rng_arb.random((n, len(pair_keys))) * p.arb_residual_bps / 1e4)[:, pair_of]
     band = np.asarray([f / 1e4 for f in fee])
     min_edge = p.arb_min_edge_bps / 1e4
     log_ref = np.log(ref_raw)
@@ -409,21 +426,27 @@ def simulate_market(
     elasticity = p.gas_price_elasticity
     log_ref_fee = math.log(p.base_fee_ref_wei)
     eps_l, boost_l = eps.tolist(), boost.tolist()
+    full_u = rng_gas.random(n).tolist()
     for t in range(n):
         x = phi * x + eps_l[t]
         demand = logit_mean + x + boost_l[t] - elasticity * (math.log(bf) - log_ref_fee)
         share = 1.0 / (1.0 + math.exp(-demand))
         used = min(p.gas_limit, int(share * p.gas_limit) + own[t])
+        if full_u[t] < p.full_block_rate:
+            used = p.gas_limit
         gas_used[t] = used
         base_fee[t] = bf
         bf = next_base_fee(bf, used, p.gas_limit)
     tip_mult = np.where(reg == 1, p.volatile_tip_mult, 1.0)
-    tips = np.floor(
-        p.tip_median_wei * tip_mult * np.exp(p.tip_sigma * rng_tip.standard_normal(n))
-    ).astype(np.int64)
-    bribes = np.floor(
-        p.bribe_median_wei * tip_mult * np.exp(p.bribe_sigma * rng_tip.standard_normal(n))
-    ).astype(np.int64)
+    tip_ratio = p.tip_over_base_fee_median * np.exp(p.tip_sigma * rng_tip.standard_normal(n))
+    bribe = p.bribe_median_wei * tip_mult * np.exp(p.bribe_sigma * rng_tip.standard_normal(n))
+    # rivals mostly pay either by tip or by coinbase transfer: one draw decides which
+    pay = rng_tip.random(n)
+    no_tip = pay < p.tip_zero_share
+    lo = p.tip_zero_share - p.both_zero_share
+    no_bribe = (pay >= lo) & (pay < lo + p.bribe_zero_share)
+    tips = np.where(no_tip, 0, np.floor(base_fee * tip_ratio * tip_mult)).astype(np.int64)
+    bribes = np.where(no_bribe, 0, np.floor(bribe)).astype(np.int64)
 
     block_no = np.arange(p.start_block, p.start_block + n, dtype=np.int64)
     ts = p.start_timestamp + np.arange(n, dtype=np.int64) * p.block_time_s

@@ -59,7 +59,9 @@ class ScanConfig(BaseModel):
     )
     cex_dex_gas_units: int = Field(110_000, ge=0, description="One DEX swap from inventory.")
     priority_fee_wei: int = Field(1_000_000_000, ge=0, description="Tip paid per gas unit.")
-    cex_fee_bps: float = Field(10.0, ge=0, lt=10_000, description="CEX taker fee.")
+    cex_fee_bps: float = Field(
+        2.0, ge=0, lt=10_000, description="CEX taker fee (a VIP-tier searcher pays about 2 bps)."
+    )
     min_net_profit_quote: float = Field(
         0.0, description="Keep candidates whose net profit exceeds this."
     )

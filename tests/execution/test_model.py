@@ -99,6 +99,7 @@ def test_execute_batch_matches_scalar_execute_trade_by_trade() -> None:
         pl.Series("priority_fee_wei", rng.integers(0, 3 * 10**9, n)),
         pl.Series("latency_ms", rng.choice([0.0, 150.0, 13_000.0, 30_000.0], n)),
         pl.Series("age_blocks", rng.integers(0, 4, n)),
+        pl.Series("bribe_wei", rng.choice([0, 10**15, 3 * 10**16], n)),
         pl.Series(
             "flash_source",
             np.where(cands["kind"] == "cex_dex", "inventory", rng.choice(["aave", "balancer"], n)),
@@ -125,6 +126,7 @@ def test_execute_batch_matches_scalar_execute_trade_by_trade() -> None:
                 latency_ms=r["latency_ms"],
                 edge_bps=r["edge_bps"],
                 age_blocks=r["age_blocks"],
+                bribe_wei=r["bribe_wei"],
             ),
             scalar_rng,
         )
@@ -175,6 +177,33 @@ def test_revert_pays_gas_only_and_protection_pays_nothing() -> None:
     protected = ExecutionModel(h, QUIET.model_copy(update={"revert_protection": True}))
     out2 = protected.execute(t, draws=(0.5, 0.5))
     assert out2.included_block is None and out2.gas_paid_wei == 0 and out2.net_profit_quote == 0
+
+
+def test_bribe_is_paid_on_success_only_and_buys_priority() -> None:
+    h = _flat_history(n=40, tip=3 * 10**9)
+    model = ExecutionModel(h)
+    ok = model.execute(_trade(bribe_wei=10**15), draws=(0.5, 0.99))
+    assert ok.success and ok.bribe_paid_wei == 10**15
+    plain = model.execute(_trade(), draws=(0.5, 0.99))
+    assert ok.net_profit_quote == pytest.approx(plain.net_profit_quote - 10**15 * 3_010e-18)
+    failed = model.execute(_trade(bribe_wei=10**15, min_profit=10**12), draws=(0.5, 0.99))
+    assert failed.reason == "min_profit" and failed.bribe_paid_wei == 0
+    u = np.random.default_rng(3).random((3000, 2))
+    rates = []
+    for bribe in (0, 10**15):
+        trades = pl.DataFrame(
+            {
+                "block": [100] * 3000,
+                "route": [["a:USDC-WETH", "b:USDC-WETH"]] * 3000,
+                "start_token": ["USDC"] * 3000,
+                "amount_in": pl.Series([10**9] * 3000, dtype=INT),
+                "kind": ["dex_dex"] * 3000,
+                "edge_bps": [20.0] * 3000,
+                "bribe_wei": [bribe] * 3000,
+            }
+        )
+        rates.append((model.execute_batch(trades, draws=u)["reason"] == "competitor").mean())
+    assert rates[1] < rates[0]
 
 
 def test_zero_tip_is_never_included_and_pays_nothing() -> None:
@@ -257,8 +286,9 @@ def test_fees_gas_and_latency_never_raise_pnl(
     gas: int,
     extra_gas: int,
 ) -> None:
-    h = _flat_history(base_fee=base_fee)
-    h_costly = _flat_history(base_fee=base_fee + extra_base)
+    # long enough that even the slowest trade lands inside the history
+    h = _flat_history(n=20, base_fee=base_fee)
+    h_costly = _flat_history(n=20, base_fee=base_fee + extra_base)
     model = ExecutionModel(h)
     t = _trade(amount_in=amount, min_profit=min_profit, gas_units=gas, latency_ms=latency)
     u = (u1, u2)
@@ -273,7 +303,7 @@ def test_fees_gas_and_latency_never_raise_pnl(
     slower = _trade(**{**t.__dict__, "latency_ms": latency + extra_latency})
     assert _pnl(model, slower, u) <= pnl + 1e-9
     # a higher pool fee on the same reserves never helps either
-    assert _pnl(ExecutionModel(_flat_history(fee_bps=45, base_fee=base_fee)), t, u) <= pnl
+    assert _pnl(ExecutionModel(_flat_history(n=20, fee_bps=45, base_fee=base_fee)), t, u) <= pnl
     out = model.execute(t, draws=u)
     assert out.net_profit_quote >= -out.gas_paid_quote  # a revert loses at most the gas
 

@@ -52,9 +52,9 @@ def test_scan_block_finds_every_kind_and_profits_match_uniswap_math(example) -> 
 
 def test_cex_dex_candidate_profit_is_exact(example) -> None:
     states, quotes, _ = example
-    cands = scan_block(states, base_fee_wei=20 * 10**9, cex_quotes=quotes).filter(
-        pl.col("kind") == "cex_dex"
-    )
+    cands = scan_block(
+        states, base_fee_wei=20 * 10**9, cex_quotes=quotes, config=ScanConfig(cex_fee_bps=10.0)
+    ).filter(pl.col("kind") == "cex_dex")
     row = cands.row(0, named=True)
     pool = states.filter(pl.col("pool") == row["route"][0]).row(0, named=True)
     assert row["start_token"] == "USDC" and pool["token0"] == "USDC"
