@@ -148,14 +148,14 @@ class SimParams(BaseModel):
     cex_half_spread_bps: float = Field(0.5, ge=0)
     cex_size_eth: float = Field(50.0, gt=0)
     noise_size_median: float = Field(
-        2.5e-5, gt=0, description="Median noise swap as a share of the input reserve."
+        5.0e-5, gt=0, description="Median noise swap as a share of the input reserve."
     )
     noise_size_sigma: float = Field(1.0, ge=0)
     arb_min_edge_bps: float = Field(
         2.0, ge=0, description="Excess over the fee band below which rivals do not act."
     )
     arb_scale_bps: float = Field(
-        5.0, gt=0, description="Excess at which a rival arrives with probability 1 - 1/e."
+        8.0, gt=0, description="Excess at which a rival arrives with probability 1 - 1/e."
     )
     arb_activity: float = Field(0.9, ge=0, le=1, description="Most likely arrival per block.")
     arb_residual_bps: float = Field(
