@@ -236,6 +236,8 @@ class ExecutionModel:
         self._n = history.n_blocks
         self._block_ms = cfg.block_time_s * 1000.0
         self._r0, self._r1 = history.reserves()
+        # reserve * 1e4, the fee-free part of every swap's denominator, computed once
+        self._rb0, self._rb1 = self._r0 * BPS, self._r1 * BPS
         pools = history.pools
         self._pool_idx = history.pool_index
         self._pool_tokens = [(p.token0, p.token1) for p in pools]
@@ -732,10 +734,10 @@ class ExecutionModel:
             # a zero amount stays zero through every hop, and a zero input reverts in the
             # pair, so checking the last output covers every hop
             for p, d, f in zip(route.pools, route.dirs, route.fees, strict=True):
-                r_in = (self._r0 if d == 0 else self._r1)[s, p]
+                rb_in = (self._rb0 if d == 0 else self._rb1)[s, p]
                 r_out = (self._r1 if d == 0 else self._r0)[s, p]
                 awf = a * (BPS - f)
-                a = awf * r_out // (r_in * BPS + awf)
+                a = awf * r_out // (rb_in + awf)
             failed = (a <= 0).astype(bool) | (amt <= 0).astype(bool)
             fe = np.zeros(rows.size, dtype=object)
             if route.cex_side:

@@ -1644,8 +1644,16 @@ def _call_address(w3: Web3, pool: ChecksumAddress, selector: str) -> str:
     from eth_abi.abi import decode
     from eth_typing import HexStr
 
+    from eth_abi.exceptions import DecodingError
+
     result = w3.eth.call({"to": pool, "data": HexStr(selector)})
-    (address,) = decode(["address"], bytes(result))
+    try:
+        (address,) = decode(["address"], bytes(result))
+    except DecodingError as exc:
+        raise DataError(
+            f"{pool}: answer to call {selector} is not an address ({len(bytes(result))} bytes); "
+            "is this a Uniswap V2 pair? Pass the pool's tokens explicitly"
+        ) from exc
     return str(address).lower()
 
 
