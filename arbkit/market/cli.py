@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from arbkit.errors import ArbkitError
+from arbkit.errors import ArbkitError, DataError
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
@@ -285,7 +285,9 @@ def fetch_logs(
             decoded = fetch_v2_logs(
                 w3, address, from_block, to_block, chunk_size=chunk_size, meta=meta
             )
-        except DecodingError as exc:
+        except (DecodingError, DataError) as exc:
+            if isinstance(exc, DataError) and not isinstance(exc.__cause__, DecodingError):
+                raise
             raise ArbkitError(
                 f"pool {address} did not return token addresses from token0()/token1() "
                 f"({exc}); is it a Uniswap V2 pair on chain {chain_id}? "
