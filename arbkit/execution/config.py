@@ -33,6 +33,13 @@ class ExecutionConfig(BaseModel):
         description="Blocks a trade may wait past its first eligible block before it expires.",
     )
     competition: bool = Field(True, description="Model rivals that take the edge first.")
+    certain_inclusion: bool = Field(
+        False,
+        description=(
+            "Include every trade at its first eligible block whatever its tip (for upper "
+            "bounds such as the backtest's oracle)."
+        ),
+    )
     rival_rate_per_block: float = Field(
         0.08, ge=0, description="Hazard of a rival taking a 0 bps edge, per block of exposure."
     )

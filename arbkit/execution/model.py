@@ -438,6 +438,8 @@ class ExecutionModel:
         first = 1 + math.floor(trade.latency_ms / self._block_ms)
         bid = np.float64(tip) + np.float64(trade.bribe_wei) / np.float64(max(trade.gas_units, 1))
         p_inc = -np.expm1(-bid / np.float64(cfg.inclusion_tip_scale_wei))
+        if cfg.certain_inclusion:
+            p_inc = np.float64(1.0)
         extra_f = _extra_delay(np.float64(u_incl), p_inc)
         if not extra_f <= cfg.max_delay_blocks or t + first + int(extra_f) >= self._n:
             return result(None, "not_included")
@@ -681,6 +683,8 @@ class ExecutionModel:
             np.float64
         )
         p_inc = -np.expm1(-bid / np.float64(cfg.inclusion_tip_scale_wei))
+        if cfg.certain_inclusion:
+            p_inc = np.ones(n)
         extra_f = _extra_delay(u[:, 0], p_inc)
         ok_delay = extra_f <= cfg.max_delay_blocks  # NaN/inf compare False
         extra = np.where(ok_delay, extra_f, 0).astype(np.int64)

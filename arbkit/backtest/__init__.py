@@ -1,0 +1,44 @@
+"""Backtest harness: event replay, policies, walk-forward validation, analytics and reports.
+
+The guide's ``Simulator`` (``src.research.simulator``) lives here::
+
+    from arbkit.backtest import Simulator
+
+    results = await Simulator(policy=policy, data=history).run()
+    print(f"Sharpe Ratio: {results['sharpe']:.2f}")
+"""
+
+from arbkit.backtest.config import BacktestConfig, WalkForwardConfig
+from arbkit.backtest.engine import (
+    BacktestPolicy,
+    BacktestResult,
+    BlockView,
+    Order,
+    PortfolioView,
+    Simulator,
+    prepare_candidates,
+)
+from arbkit.backtest.policies import (
+    DeciderPolicy,
+    OraclePolicy,
+    RandomPolicy,
+    RuleBaseline,
+    as_backtest_policy,
+)
+
+__all__ = [
+    "BacktestConfig",
+    "BacktestPolicy",
+    "BacktestResult",
+    "BlockView",
+    "DeciderPolicy",
+    "OraclePolicy",
+    "Order",
+    "PortfolioView",
+    "RandomPolicy",
+    "RuleBaseline",
+    "Simulator",
+    "WalkForwardConfig",
+    "as_backtest_policy",
+    "prepare_candidates",
+]

@@ -1,0 +1,672 @@
+"""Event replay: scanner -> policy -> execution model -> accounting -> learning hooks.
+
+:class:`Simulator` replays a :class:`~arbkit.market.history.MarketHistory` block by block:
+
+1. **Scanner.** Candidates of every block are computed once for the history
+   (:func:`arbkit.opportunities.scan_blocks`, causal: block ``t`` uses the state at ``t``).
+2. **Policy.** The policy sees the block's candidates that it may still trade, the
+   regime features at ``t`` (:func:`arbkit.features.regime.build_regime_features`, causal)
+   and its portfolio, and returns orders: a candidate to execute (optionally resized,
+   with its own tip and coinbase bribe) or a spot swap.
+3. **Execution.** The one execution model (:class:`arbkit.execution.ExecutionModel`)
+   decides what happens. Each candidate has its own pair of uniforms drawn from the run's
+   seed, so every policy replayed with the same seed meets the same luck on the same
+   candidate (common random numbers).
+4. **Accounting.** Realised profit, gas, flash fees and bribes in the quote token, token
+   balances for spot trades, an equity curve marked at every block. Flash-loan trades
+   need no capital; an inventory trade (``cex_dex``) is scaled down so that its notional
+   never exceeds the portfolio's equity.
+5. **Learning hooks.** A trade's outcome is revealed to the policy when its including
+   block is replayed (never earlier): ``on_outcome`` (the decider's ``record_outcome``,
+   the RL policy's ``record_experience``).
+
+Our trades do not move the replayed history. So that a gap is not traded twice, a
+candidate is withheld from the policy while one of its pools has an own trade in flight,
+and afterwards for as long as that pool's state is still the one the trade consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from arbkit.backtest.config import BacktestConfig
+from arbkit.errors import ArbkitError, DataError
+from arbkit.execution import ExecutionModel, Outcome, Trade
+from arbkit.market.history import MarketHistory
+from arbkit.opportunities import ScanConfig, scan_blocks
+
+__all__ = [
+    "BacktestPolicy",
+    "BacktestResult",
+    "BlockView",
+    "Order",
+    "PortfolioView",
+    "Simulator",
+    "prepare_candidates",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Order:
+    """What a policy asks for at a block.
+
+    Either a candidate (``cand_id``, from :attr:`BlockView.candidates`) or a spot swap
+    (``side`` ``"buy"`` or ``"sell"`` of the native token against the quote token, for
+    ``amount_quote``).
+
+    Attributes
+    ----------
+    cand_id
+        Candidate to execute.
+    amount_in
+        Size in the candidate's start token (default: the candidate's optimal size).
+        Never above the optimal size.
+    priority_fee_wei, bribe_wei
+        Tip per gas and coinbase transfer (default: the run's tip, no bribe).
+    side, amount_quote
+        Spot swap: ``buy`` spends ``amount_quote`` of the quote token on the native
+        token; ``sell`` sells native token worth ``amount_quote`` (capped by the holding).
+    tag
+        Anything the policy wants back in :meth:`BacktestPolicy.on_outcome`.
+    """
+
+    cand_id: int | None = None
+    amount_in: int | None = None
+    priority_fee_wei: int | None = None
+    bribe_wei: int = 0
+    side: str | None = None
+    amount_quote: float = 0.0
+    tag: Any = None
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    """The policy's portfolio at a block (valued at that block's prices)."""
+
+    equity_quote: float
+    initial_equity_quote: float
+    cash_quote: float
+    native_units: int
+    native_value_quote: float
+    eth_price_quote: float
+    pnl_quote: float
+    drawdown: float
+
+    @property
+    def position_fraction(self) -> float:
+        """Share of equity held in the native token."""
+        return self.native_value_quote / self.equity_quote if self.equity_quote > 0 else 0.0
+
+    @property
+    def health(self) -> float:
+        """Equity relative to the starting equity, clipped to ``[0, 1]``."""
+        return float(min(1.0, max(0.0, self.equity_quote / self.initial_equity_quote)))
+
+    @property
+    def equity_eth(self) -> float:
+        """Equity in ETH."""
+        return self.equity_quote / self.eth_price_quote if self.eth_price_quote > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """What a policy sees at block ``block`` (position ``t`` in the history)."""
+
+    t: int
+    block: int
+    timestamp: int
+    candidates: pl.DataFrame
+    regime: Mapping[str, Any]
+    portfolio: PortfolioView
+
+
+@runtime_checkable
+class BacktestPolicy(Protocol):
+    """The interface the :class:`Simulator` drives.
+
+    ``every_block`` policies are called at every block; others only at blocks with
+    candidates they may trade.
+    """
+
+    name: str
+    every_block: bool
+
+    def on_block(self, view: BlockView) -> Sequence[Order]:
+        """Return the orders for this block."""
+        ...
+
+    def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
+        """Learn from an order's outcome, revealed at its including block."""
+        ...
+
+
+_CANDIDATE_CACHE: dict[tuple[int, str], tuple[MarketHistory, pl.DataFrame]] = {}
+
+
+def prepare_candidates(history: MarketHistory, scan: ScanConfig | None = None) -> pl.DataFrame:
+    """Scan every block of ``history`` once (cached per history object and scan config).
+
+    Returns the candidates table with a ``cand_id`` column (row number), sorted by block
+    then net profit.
+    """
+    cfg = scan or ScanConfig(max_candidates=8)
+    key = (id(history), cfg.model_dump_json())
+    hit = _CANDIDATE_CACHE.get(key)
+    if hit is not None and hit[0] is history:
+        return hit[1]
+    cands = scan_blocks(
+        history.pool_states,
+        base_fees=history.blocks.select("block", "base_fee_wei"),
+        cex_quotes=history.cex_quotes,
+        config=cfg,
+    ).with_row_index("cand_id")
+    cands = cands.with_columns(pl.col("cand_id").cast(pl.Int64))
+    if len(_CANDIDATE_CACHE) > 8:
+        _CANDIDATE_CACHE.clear()
+    _CANDIDATE_CACHE[key] = (history, cands)
+    return cands
+
+
+class BacktestResult(Mapping[str, Any]):
+    """Results of a backtest: a mapping of metrics plus the trades and the equity curve.
+
+    Keys: ``net_profit`` (quote), ``return_pct``, ``sharpe`` (daily returns, annualised
+    with 365 days; NaN with fewer than two days), ``win_rate`` (included trades with a
+    positive net result / included trades), ``max_drawdown`` (fraction of peak equity),
+    ``trade_count`` (included trades), ``order_count``, ``revert_rate`` (reverted /
+    included), ``gas_share_of_profit`` (gas + bribes / gross realised profit),
+    ``gross_profit``, ``gas_paid``, ``flash_fees``, ``profit_by_route`` (net per route),
+    ``policy``, ``n_blocks``.
+    """
+
+    def __init__(self, metrics: dict[str, Any], trades: pl.DataFrame, equity: pl.DataFrame) -> None:
+        self._metrics = metrics
+        self.trades = trades
+        self.equity = equity
+
+    def __getitem__(self, key: str) -> Any:
+        return self._metrics[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._metrics)
+
+    def __len__(self) -> int:
+        return len(self._metrics)
+
+    def __repr__(self) -> str:
+        keys = ("policy", "net_profit", "sharpe", "win_rate", "trade_count", "max_drawdown")
+        shown = ", ".join(f"{k}={self._metrics.get(k)!r}" for k in keys)
+        return f"BacktestResult({shown})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the metrics as a plain dict (JSON-serialisable)."""
+        return dict(self._metrics)
+
+
+@dataclass
+class _Pending:
+    order: Order
+    outcome: Outcome
+    view: BlockView
+    reveal_t: int
+
+
+@dataclass
+class _State:
+    cash_quote: float = 0.0  # P&L of arbitrage trades and gas, in quote
+    units: dict[str, int] = field(default_factory=dict)  # spot token balances
+    pending: list[_Pending] = field(default_factory=list)
+    busy_until: dict[int, int] = field(default_factory=dict)  # pool -> last in-flight t
+    consumed: dict[int, int] = field(default_factory=dict)  # pool -> state position used
+
+
+class Simulator:
+    """Replay a market history through a policy and the execution model.
+
+    Parameters
+    ----------
+    policy
+        A :class:`BacktestPolicy`, an :class:`arbkit.decider.AdvancedAIDecider` or an
+        :class:`arbkit.rl.RLArbitragePolicy` (wrapped in their adapters).
+    data
+        The market history (or a folder written by ``MarketHistory.save``).
+    config
+        Run options.
+    candidates
+        Precomputed candidates (from :func:`prepare_candidates` with ``config.scan``).
+
+    Examples
+    --------
+    >>> results = await Simulator(policy=policy, data=history).run()  # doctest: +SKIP
+    >>> results["sharpe"], results["win_rate"]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        data: MarketHistory | str,
+        config: BacktestConfig | None = None,
+        *,
+        candidates: pl.DataFrame | None = None,
+    ) -> None:
+        from arbkit.backtest.policies import as_backtest_policy
+
+        self.config = config or BacktestConfig()
+        self.history = data if isinstance(data, MarketHistory) else MarketHistory.load(data)
+        if self.history.n_blocks < 2:
+            raise DataError("Simulator: the history needs at least two blocks")
+        self.policy: BacktestPolicy = as_backtest_policy(policy)
+        self.model = ExecutionModel(self.history, self.config.execution, self.config.scan)
+        self._candidates = candidates
+
+    @property
+    def candidates(self) -> pl.DataFrame:
+        """The candidates of every block (computed on first use)."""
+        if self._candidates is None:
+            self._candidates = prepare_candidates(self.history, self.config.scan)
+        return self._candidates
+
+    async def run(self) -> BacktestResult:
+        """Run the backtest without blocking the event loop (in a worker thread)."""
+        return await asyncio.to_thread(self.run_sync)
+
+    def run_sync(self) -> BacktestResult:
+        """Run the backtest and return its results."""
+        from arbkit.features.regime import build_regime_features
+
+        cfg = self.config
+        h = self.history
+        model = self.model
+        n = h.n_blocks
+        cands = self.candidates
+        n_c = cands.height
+        draws = np.random.default_rng(np.random.SeedSequence(cfg.seed)).random((max(n_c, 1), 2))
+        tip = cfg.scan.priority_fee_wei if cfg.priority_fee_wei is None else cfg.priority_fee_wei
+        base_trades = cands.with_columns(
+            pl.lit(tip, dtype=pl.Int64).alias("priority_fee_wei"),
+            pl.lit(cfg.latency_ms, dtype=pl.Float64).alias("latency_ms"),
+        )
+        baseline = model.execute_batch(base_trades, draws=draws[:n_c])
+        self._baseline = baseline
+        regime = build_regime_features(h)
+        regime_cols = {c: regime[c].to_list() for c in regime.columns}
+        first_block = int(h.block_numbers[0])
+        blocks = h.block_numbers
+        timestamps = h.blocks["timestamp"].to_list()
+        c_block = cands["block"].to_numpy()
+        starts = np.searchsorted(c_block, blocks, side="left")
+        ends = np.searchsorted(c_block, blocks, side="right")
+        pool_idx = h.pool_index
+        routes = cands["route"].to_list()
+        route_pools = [tuple(pool_idx[p] for p in r) for r in routes]
+        r0, r1 = h.reserves()
+        native = cfg.scan.native_token
+        quote = cfg.scan.quote_token
+        unit_native = model.unit_price(native)
+        unit_quote = model.unit_price(quote)
+        eth0 = float(unit_native[0] * 10 ** cfg.scan.token_decimals[native])
+        if not math.isfinite(eth0) or eth0 <= 0:
+            raise DataError("Simulator: no ETH price at the first block")
+        initial = cfg.portfolio_value_eth * eth0
+        state = _State()
+        q_dec = cfg.scan.token_decimals[quote]
+        state.units[quote] = int(initial * 10**q_dec)
+        spot_pool = self._spot_pool(native, quote)
+        policy = self.policy
+        every = bool(getattr(policy, "every_block", False))
+        gap_rule = not bool(getattr(policy, "ignores_gap_rule", False))
+        on_start = getattr(policy, "on_start", None)
+        if callable(on_start):
+            on_start(self)
+        records: list[dict[str, Any]] = []
+        # equity deltas by block position (arbitrage P&L lands at the including block)
+        pnl_delta = np.zeros(n)
+        unit_delta: dict[str, FloatArray] = {}
+        peak = initial
+        progress = _progress(n, cfg.progress, policy.name)
+
+        def value_at(t: int) -> tuple[float, float]:
+            nat = state.units.get(native, 0)
+            nat_q = float(nat) * float(unit_native[t])
+            q = float(state.units.get(quote, 0)) * float(unit_quote[t])
+            return nat_q, q
+
+        for t in range(n):
+            if progress is not None and t % 2_000 == 0:
+                progress(t)
+            # reveal outcomes whose including block is now replayed
+            if state.pending:
+                due = [d for d in state.pending if d.reveal_t <= t]
+                if due:
+                    state.pending = [d for d in state.pending if d.reveal_t > t]
+                    for d in due:
+                        state.cash_quote += d.outcome.net_profit_quote
+                        policy.on_outcome(d.order, d.outcome, d.view)
+            lo, hi = int(starts[t]), int(ends[t])
+            if hi <= lo:
+                allowed = []
+            elif gap_rule:
+                allowed = [
+                    i for i in range(lo, hi) if self._tradable(state, route_pools[i], t, r0, r1)
+                ]
+            else:
+                allowed = list(range(lo, hi))
+            if not allowed and not every:
+                continue
+            nat_q, q_q = value_at(t)
+            equity = state.cash_quote + nat_q + q_q
+            peak = max(peak, equity)
+            view = BlockView(
+                t=t,
+                block=int(blocks[t]),
+                timestamp=int(timestamps[t]),
+                candidates=(
+                    cands.slice(lo, hi - lo)
+                    if len(allowed) == hi - lo
+                    else (cands[allowed] if allowed else cands.clear())
+                ),
+                regime={k: v[t] for k, v in regime_cols.items()},
+                portfolio=PortfolioView(
+                    equity_quote=equity,
+                    initial_equity_quote=initial,
+                    cash_quote=state.cash_quote + q_q,
+                    native_units=state.units.get(native, 0),
+                    native_value_quote=nat_q,
+                    eth_price_quote=float(unit_native[t] * 10 ** cfg.scan.token_decimals[native]),
+                    pnl_quote=equity - initial,
+                    drawdown=0.0 if peak <= 0 else max(0.0, 1.0 - equity / peak),
+                ),
+            )
+            if equity <= 0:
+                continue  # ruined: nothing left to trade with
+            orders = policy.on_block(view)
+            flash_done = False
+            for order in orders:
+                if order.cand_id is not None:
+                    cid = int(order.cand_id)
+                    if cid not in allowed:
+                        raise ArbkitError(
+                            f"{policy.name}: order for candidate {cid} not offered at block "
+                            f"{int(blocks[t])}"
+                        )
+                    if flash_done:
+                        continue  # one candidate trade per block
+                    flash_done = True
+                    order = self._cap_inventory(cid, order, view.portfolio.equity_quote)
+                    outcome = self._execute(cid, order, draws[cid], tip, baseline)
+                    rec = self._record(t, cid, order, outcome, policy.name)
+                    records.append(rec)
+                    inc = outcome.included_block
+                    reveal = n if inc is None else inc - first_block
+                    if inc is not None:
+                        pnl_delta[reveal] += outcome.net_profit_quote
+                        s = reveal - 1
+                        for p in route_pools[cid]:
+                            state.consumed[p] = s
+                            state.busy_until[p] = max(state.busy_until.get(p, -1), s)
+                    else:
+                        # expired: the pools were busy while it was in flight
+                        for p in route_pools[cid]:
+                            state.busy_until[p] = max(state.busy_until.get(p, -1), t)
+                    state.pending.append(_Pending(order, outcome, view, reveal))
+                elif order.side in ("buy", "sell"):
+                    spot = self._spot(t, order, state, spot_pool, native, quote, unit_delta, tip)
+                    if spot is not None:
+                        records.append(spot)
+                        pnl_delta[min(t + 1, n - 1)] -= spot["gas_paid_quote"]
+                elif order.side is not None:
+                    raise ArbkitError(f"{policy.name}: unknown order side {order.side!r}")
+        if progress is not None:
+            progress(n)
+        # outcomes of trades landing after the end are revealed at the end
+        for d in state.pending:
+            policy.on_outcome(d.order, d.outcome, d.view)
+        curve = self._equity_curve(
+            initial, pnl_delta, unit_delta, unit_native, unit_quote, native, quote
+        )
+        from arbkit.backtest.analytics import compute_metrics
+
+        trades = _trades_frame(records)
+        metrics = compute_metrics(trades, curve, blocks_per_day=cfg.blocks_per_day)
+        metrics.update({"policy": policy.name, "n_blocks": n, "seed": cfg.seed})
+        return BacktestResult(metrics, trades, curve)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _spot_pool(self, native: str, quote: str) -> str | None:
+        best: tuple[float, str] | None = None
+        r0f, _ = self.history.reserves_float()
+        for j, p in enumerate(self.history.pools):
+            if {p.token0, p.token1} == {native, quote}:
+                depth = float(r0f[0, j]) if p.token0 == quote else float(_[0, j])
+                if best is None or depth > best[0]:
+                    best = (depth, p.pool)
+        return None if best is None else best[1]
+
+    @staticmethod
+    def _tradable(
+        state: _State,
+        pools: tuple[int, ...],
+        t: int,
+        r0: npt.NDArray[np.object_],
+        r1: npt.NDArray[np.object_],
+    ) -> bool:
+        for p in pools:
+            if state.busy_until.get(p, -1) >= t:
+                return False
+            s = state.consumed.get(p)
+            if s is not None and r0[t, p] == r0[s, p] and r1[t, p] == r1[s, p]:
+                return False
+        return True
+
+    def _cap_inventory(self, cid: int, order: Order, equity_quote: float) -> Order:
+        """Scale an inventory (cex_dex) trade down to what the portfolio can pay for."""
+        row = self.candidates.row(cid, named=True)
+        if row["kind"] != "cex_dex":
+            return order
+        amount = row["amount_in"] if order.amount_in is None else int(order.amount_in)
+        notional = float(row["notional_quote"]) * amount / max(int(row["amount_in"]), 1)
+        if notional <= equity_quote or notional <= 0:
+            return order
+        capped = int(amount * max(equity_quote, 0.0) / notional)
+        return Order(
+            cand_id=order.cand_id,
+            amount_in=capped,
+            priority_fee_wei=order.priority_fee_wei,
+            bribe_wei=order.bribe_wei,
+            tag=order.tag,
+        )
+
+    def _execute(
+        self,
+        cid: int,
+        order: Order,
+        u: FloatArray,
+        tip: int,
+        baseline: pl.DataFrame,
+    ) -> Outcome:
+        row = self.candidates.row(cid, named=True)
+        amount = row["amount_in"] if order.amount_in is None else int(order.amount_in)
+        o_tip = tip if order.priority_fee_wei is None else int(order.priority_fee_wei)
+        if amount == row["amount_in"] and o_tip == tip and order.bribe_wei == 0:
+            # the run's baseline already executed this trade on these draws
+            b = baseline.row(cid, named=True)
+            return Outcome(
+                **{k: (tuple(v) if k == "route" else v) for k, v in b.items()}  # type: ignore[arg-type]
+            )
+        if amount > row["amount_in"] or amount < 0:
+            raise ArbkitError(
+                f"{self.policy.name}: size {amount} of candidate {cid} is outside "
+                f"[0, {row['amount_in']}] (the profit-maximising size)"
+            )
+        trade = Trade(
+            block=row["block"],
+            route=tuple(row["route"]),
+            start_token=row["start_token"],
+            amount_in=amount,
+            kind=row["kind"],
+            symbol=row["symbol"],
+            flash_source=row["flash_source"],
+            gas_units=row["gas_units"],
+            priority_fee_wei=o_tip,
+            latency_ms=self.config.latency_ms,
+            edge_bps=row["edge_bps"],
+            bribe_wei=int(order.bribe_wei),
+        )
+        return self.model.execute(trade, draws=(float(u[0]), float(u[1])))
+
+    def _record(self, t: int, cid: int, order: Order, o: Outcome, policy: str) -> dict[str, Any]:
+        row = self.candidates.row(cid, named=True)
+        return {
+            "policy": policy,
+            "block": o.block,
+            "cand_id": cid,
+            "kind": o.kind,
+            "route": "|".join(o.route),
+            "symbol": row["symbol"],
+            "amount_in": float(o.amount_in),
+            "expected_net_quote": row["net_profit_quote"],
+            "included_block": o.included_block,
+            "success": o.success,
+            "reason": o.reason,
+            "realized_profit_quote": o.realized_profit_quote,
+            "gas_paid_quote": o.gas_paid_quote,
+            "bribe_paid_quote": (o.realized_profit_quote - o.gas_paid_quote) - o.net_profit_quote,
+            "flash_fee_quote": row["flash_fee_quote"] if o.success else 0.0,
+            "net_profit_quote": o.net_profit_quote,
+        }
+
+    def _spot(
+        self,
+        t: int,
+        order: Order,
+        state: _State,
+        pool: str | None,
+        native: str,
+        quote: str,
+        unit_delta: dict[str, FloatArray],
+        tip: int,
+    ) -> dict[str, Any] | None:
+        if pool is None:
+            raise ArbkitError(f"no {native}/{quote} pool for spot orders")
+        h = self.history
+        n = h.n_blocks
+        if t + 1 >= n or order.amount_quote <= 0:
+            return None
+        dec = self.config.scan.token_decimals
+        if order.side == "buy":
+            token_in, token_out = quote, native
+            amount = int(order.amount_quote * 10 ** dec[quote])
+        else:
+            token_in, token_out = native, quote
+            price = float(self.model.unit_price(native)[t])
+            amount = int(order.amount_quote / price) if price > 0 else 0
+        amount = min(amount, state.units.get(token_in, 0))
+        if amount <= 0:
+            return None
+        res = self.model.execute_swaps(
+            pool, token_in, [amount], [int(h.block_numbers[t])], priority_fee_wei=tip
+        )
+        if not bool(res.executed[0]):
+            return None
+        out = int(res.amount_out[0])
+        state.units[token_in] = state.units.get(token_in, 0) - amount
+        state.units[token_out] = state.units.get(token_out, 0) + out
+        for tok, delta in ((token_in, -amount), (token_out, out)):
+            arr = unit_delta.setdefault(tok, np.zeros(n))
+            arr[t + 1] += float(delta)
+        gas_q = float(res.gas_paid_quote[0])
+        state.cash_quote -= gas_q
+        return {
+            "policy": self.policy.name,
+            "block": int(h.block_numbers[t]),
+            "cand_id": None,
+            "kind": f"spot_{order.side}",
+            "route": pool,
+            "symbol": f"{native}/{quote}",
+            "amount_in": float(amount),
+            "expected_net_quote": 0.0,
+            "included_block": int(h.block_numbers[t + 1]),
+            "success": True,
+            "reason": "ok",
+            "realized_profit_quote": float(res.value_out_quote[0] - res.value_in_quote[0]),
+            "gas_paid_quote": gas_q,
+            "bribe_paid_quote": 0.0,
+            "flash_fee_quote": 0.0,
+            "net_profit_quote": float(res.value_out_quote[0] - res.value_in_quote[0]) - gas_q,
+        }
+
+    def _equity_curve(
+        self,
+        initial: float,
+        pnl_delta: FloatArray,
+        unit_delta: dict[str, FloatArray],
+        unit_native: FloatArray,
+        unit_quote: FloatArray,
+        native: str,
+        quote: str,
+    ) -> pl.DataFrame:
+        h = self.history
+        dec = self.config.scan.token_decimals
+        quote_units0 = float(int(initial * 10 ** dec[quote]))
+        q_units = quote_units0 + np.cumsum(unit_delta.get(quote, np.zeros(h.n_blocks)))
+        n_units = np.cumsum(unit_delta.get(native, np.zeros(h.n_blocks)))
+        nat_price = np.nan_to_num(unit_native, nan=0.0)
+        equity = np.cumsum(pnl_delta) + q_units * unit_quote + n_units * nat_price
+        return pl.DataFrame(
+            {
+                "block": h.block_numbers,
+                "timestamp": h.blocks["timestamp"],
+                "equity_quote": equity,
+            }
+        )
+
+
+def _trades_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = {
+        "policy": pl.String,
+        "block": pl.Int64,
+        "cand_id": pl.Int64,
+        "kind": pl.String,
+        "route": pl.String,
+        "symbol": pl.String,
+        "amount_in": pl.Float64,
+        "expected_net_quote": pl.Float64,
+        "included_block": pl.Int64,
+        "success": pl.Boolean,
+        "reason": pl.String,
+        "realized_profit_quote": pl.Float64,
+        "gas_paid_quote": pl.Float64,
+        "bribe_paid_quote": pl.Float64,
+        "flash_fee_quote": pl.Float64,
+        "net_profit_quote": pl.Float64,
+    }
+    if not records:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(records, schema=schema)
+
+
+def _progress(n: int, enabled: bool, name: str) -> Any:
+    if not enabled:
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task(f"backtest {name}", total=n)
+    bar.start()
+
+    def update(t: int) -> None:
+        bar.update(task, completed=t)
+        if t >= n:
+            bar.stop()
+
+    return update
