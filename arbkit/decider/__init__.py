@@ -1,7 +1,72 @@
-"""Advanced AI decider (user guide section 1). So far: its configuration."""
+"""Advanced AI decider (user guide section 1): scoring, route-success model, Kelly sizing, learning.
+
+Public names: :class:`AdvancedAIDecider`, :class:`AdvancedAIConfig`, :class:`MarketRegime`,
+:class:`AICandidate`, :class:`RouteSuccessPredictor`, the training entry
+:func:`train_route_model`, and their helpers. Runners (they write files):
+``python -m arbkit.decider.report`` (walk-forward holdout) and
+``python -m arbkit.decider.evaluate`` (policy comparison). Importing this package does no
+I/O.
+"""
 
 from __future__ import annotations
 
-from arbkit.decider.config import AdvancedAIConfig, FactorWeights
+from arbkit.decider.candidates import FLASH_KINDS, AICandidate, CandidateBatch
+from arbkit.decider.config import (
+    AdvancedAIConfig,
+    FactorWeights,
+    RoutePredictorConfig,
+    ScoringParams,
+)
+from arbkit.decider.decider import AdvancedAIDecider, AIDecision, RouteRecord
+from arbkit.decider.errors import DeciderError, ModelNotTrainedError
+from arbkit.decider.predictor import (
+    DEFAULT_MODEL_PATH,
+    Calibrator,
+    ModelMetadata,
+    RouteSuccessPredictor,
+    sidecar_path,
+)
+from arbkit.decider.scoring import FACTOR_NAMES, factor_matrix, score_candidates
+from arbkit.decider.sizing import Sizing, amm_net_profit, size_trades
+from arbkit.decider.training import (
+    RouteDataset,
+    TradePolicy,
+    WalkForwardResult,
+    build_route_dataset,
+    train_route_model,
+    walk_forward,
+)
+from arbkit.features.regime import MarketRegime
 
-__all__ = ["AdvancedAIConfig", "FactorWeights"]
+__all__ = [
+    "DEFAULT_MODEL_PATH",
+    "FACTOR_NAMES",
+    "FLASH_KINDS",
+    "AICandidate",
+    "AIDecision",
+    "AdvancedAIConfig",
+    "AdvancedAIDecider",
+    "Calibrator",
+    "CandidateBatch",
+    "DeciderError",
+    "FactorWeights",
+    "MarketRegime",
+    "ModelMetadata",
+    "ModelNotTrainedError",
+    "RouteDataset",
+    "RoutePredictorConfig",
+    "RouteRecord",
+    "RouteSuccessPredictor",
+    "ScoringParams",
+    "Sizing",
+    "TradePolicy",
+    "WalkForwardResult",
+    "amm_net_profit",
+    "build_route_dataset",
+    "factor_matrix",
+    "score_candidates",
+    "sidecar_path",
+    "size_trades",
+    "train_route_model",
+    "walk_forward",
+]

@@ -8,11 +8,11 @@ the values of the ``balanced`` risk profile, see :data:`arbkit.config.RISK_PROFI
 from __future__ import annotations
 
 import math
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["AdvancedAIConfig", "FactorWeights"]
+__all__ = ["AdvancedAIConfig", "FactorWeights", "RoutePredictorConfig", "ScoringParams"]
 
 _WEIGHT_SUM_TOLERANCE = 1e-6
 
@@ -73,6 +73,87 @@ class FactorWeights(BaseModel):
         }
 
 
+class ScoringParams(BaseModel):
+    """Scales of the six scoring factors (see :mod:`arbkit.decider.scoring`).
+
+    Parameters
+    ----------
+    edge_scale_bps
+        Net margin (bps of notional) at which the edge-quality factor reaches
+        ``1 - 1/e``: ``edge_quality = 1 - exp(-max(net_margin_bps, 0) / edge_scale_bps)``.
+    regime_label_scores
+        Market-regime factor per regime label, before the volatility discount.
+    volatility_scale
+        Annualised volatility at which the regime factor is discounted by ``1/e``.
+    depth_scale
+        Pool depth, in multiples of the trade's notional, at which the route-depth
+        part of the liquidity factor reaches ``1 - 1/e``.
+    gas_percentile_penalty
+        Fraction of the gas-efficiency factor lost when the base fee is at its
+        trailing maximum (percentile 1).
+    age_scale_blocks
+        Edge age (blocks) at which the execution-risk factor is discounted by ``1/e``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    edge_scale_bps: float = Field(20.0, gt=0, strict=True)
+    regime_label_scores: dict[str, float] = Field(
+        default_factory=lambda: {"stable": 1.0, "trending": 0.7, "volatile": 0.4}
+    )
+    volatility_scale: float = Field(2.0, gt=0, strict=True)
+    depth_scale: float = Field(20.0, gt=0, strict=True)
+    gas_percentile_penalty: float = Field(0.5, ge=0, le=1, strict=True)
+    age_scale_blocks: float = Field(3.0, gt=0, strict=True)
+
+    @model_validator(mode="after")
+    def _check_labels(self) -> Self:
+        missing = {"stable", "trending", "volatile"} - set(self.regime_label_scores)
+        if missing:
+            raise ValueError(f"regime_label_scores lacks label(s) {sorted(missing)}")
+        bad = {k: v for k, v in self.regime_label_scores.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"regime_label_scores must lie in [0, 1]: {bad}")
+        return self
+
+
+class RoutePredictorConfig(BaseModel):
+    """Hyper-parameters of :class:`arbkit.decider.RouteSuccessPredictor`.
+
+    Parameters
+    ----------
+    n_estimators
+        Boosting rounds.
+    learning_rate
+        Shrinkage of each tree.
+    num_leaves
+        Leaves per tree.
+    min_child_samples
+        Minimum samples per leaf.
+    reg_lambda
+        L2 regularisation of the leaf values.
+    feature_fraction
+        Share of the features each tree may split on (sampled with the seed).
+    calibration
+        ``"platt"`` (logistic on the raw score, default), ``"isotonic"`` (monotone
+        step function) or ``"none"``.
+    calibration_fraction
+        Share of the training rows, the latest by block, held out to fit the
+        calibration.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    n_estimators: int = Field(200, ge=1, le=10_000, strict=True)
+    learning_rate: float = Field(0.02, gt=0, le=1, strict=True)
+    num_leaves: int = Field(5, ge=2, le=1024, strict=True)
+    min_child_samples: int = Field(150, ge=1, strict=True)
+    reg_lambda: float = Field(10.0, ge=0, strict=True)
+    feature_fraction: float = Field(0.8, gt=0, le=1, strict=True)
+    calibration: Literal["isotonic", "platt", "none"] = "platt"
+    calibration_fraction: float = Field(0.25, gt=0, lt=1, strict=True)
+
+
 class AdvancedAIConfig(BaseModel):
     """Options of :class:`arbkit.decider.AdvancedAIDecider`.
 
@@ -104,6 +185,30 @@ class AdvancedAIConfig(BaseModel):
         (weight of the newest outcome).
     retrain_after_n_samples
         Retrain the route-success model after this many new recorded outcomes.
+    ml_blend_weight
+        Weight of the model's calibrated success probability in the confidence when
+        the model is used; the rest comes from the model-free estimate (the route's
+        success EMA shrunk towards the candidate's own confidence).
+    route_prior_success
+        Success EMA of a route before its first recorded outcome.
+    route_prior_strength
+        Pseudo-count of the candidate's own confidence when it is blended with the
+        route's EMA: ``p = (n * ema + k * confidence) / (n + k)`` after ``n`` outcomes.
+    revert_gas_fraction
+        Gas paid by a failed trade as a fraction of the candidate's ``gas_cost_quote``
+        (when the candidate does not give ``revert_gas_quote``).
+    min_training_samples
+        Fewest recorded samples (with both outcomes present) before the decider
+        (re)trains its model.
+    max_training_samples
+        Most recorded samples kept for retraining (the oldest are dropped).
+    rank_by
+        How accepted candidates are ranked: ``"score_weighted_ev"`` (score times
+        expected value, default), ``"expected_value"`` or ``"score"``.
+    scoring
+        Scales of the six scoring factors.
+    route_model
+        Hyper-parameters of the route-success model.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -119,6 +224,15 @@ class AdvancedAIConfig(BaseModel):
     high_confidence_threshold: float = Field(0.85, ge=0, le=1, strict=True)
     route_ema_alpha: float = Field(0.10, gt=0, le=1, strict=True)
     retrain_after_n_samples: int = Field(100, ge=1, strict=True)
+    ml_blend_weight: float = Field(1.0, ge=0, le=1, strict=True)
+    route_prior_success: float = Field(0.5, ge=0, le=1, strict=True)
+    route_prior_strength: float = Field(10.0, ge=0, strict=True)
+    revert_gas_fraction: float = Field(1.0, ge=0, strict=True)
+    min_training_samples: int = Field(200, ge=2, strict=True)
+    max_training_samples: int = Field(100_000, ge=2, strict=True)
+    rank_by: Literal["score_weighted_ev", "expected_value", "score"] = "score_weighted_ev"
+    scoring: ScoringParams = Field(default_factory=ScoringParams)
+    route_model: RoutePredictorConfig = Field(default_factory=RoutePredictorConfig)
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> Self:
@@ -126,5 +240,10 @@ class AdvancedAIConfig(BaseModel):
             raise ValueError(
                 f"high_confidence_threshold ({self.high_confidence_threshold:g}) must be >= "
                 f"confidence_threshold ({self.confidence_threshold:g})"
+            )
+        if self.max_training_samples < self.min_training_samples:
+            raise ValueError(
+                f"max_training_samples ({self.max_training_samples}) must be >= "
+                f"min_training_samples ({self.min_training_samples})"
             )
         return self
