@@ -259,7 +259,7 @@ class ExecutionModel:
         if q.height:
             best = q.group_by("block", "symbol").agg(pl.col("bid").max(), pl.col("ask").min())
             aliases = scfg.cex_asset_aliases
-            for (symbol,), grp in best.group_by("symbol"):
+            for (symbol,), grp in sorted(best.group_by("symbol"), key=lambda kv: str(kv[0][0])):
                 base, _, quote = str(symbol).partition("/")
                 key = (aliases.get(base, base), aliases.get(quote, quote))
                 bid = np.full(self._n, np.nan)

@@ -661,7 +661,10 @@ def _token_prices(
                 continue
             best_price = np.full(n_blocks, np.nan)
             best_depth = np.full(n_blocks, -np.inf)
-            for (asset, quote), bid in cex_bid.items():
+            # a pair against the quote token itself wins over one through another token;
+            # the order is fixed so that every caller prices alike
+            pairs = sorted(cex_bid.items(), key=lambda kv: (kv[0][1] == cfg.quote_token, kv[0]))
+            for (asset, quote), bid in pairs:
                 if asset == token and quote in prices:
                     mid = (bid + cex_ask[(asset, quote)]) / 2 * prices[quote]
                     use = np.isfinite(mid)

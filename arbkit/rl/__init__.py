@@ -1,7 +1,76 @@
-"""RL trading policy (user guide section 3). So far: its configuration."""
+"""RL trading policy (user guide section 3): Gymnasium env, tabular Q-learning, SB3.
+
+Importing this package registers the Gymnasium id ``arbkit/Arbitrage-v0``
+(:class:`ArbitrageEnv`; ``gymnasium.make_vec(id, num_envs=n,
+vectorization_mode="vector_entry_point")`` gives the numpy-batched
+:class:`ArbitrageVectorEnv`). The env, the vector env and the policy are imported on
+first use, so that reading the configuration (``arbkit.config``) stays light.
+"""
 
 from __future__ import annotations
 
-from arbkit.rl.config import RLPolicyConfig, StateBins
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["RLPolicyConfig", "StateBins"]
+from arbkit.rl.config import ArbitrageEnvConfig, RLPolicyConfig, StateBins, StateScales
+
+if TYPE_CHECKING:
+    from arbkit.rl.env import ENV_ID, FLASH_OUTCOMES, ArbitrageEnv
+    from arbkit.rl.policy import RLArbitragePolicy
+    from arbkit.rl.state import ACTIONS, MarketSnapshot, Order, PortfolioState
+    from arbkit.rl.vector import ArbitrageVectorEnv
+
+__all__ = [
+    "ACTIONS",
+    "ENV_ID",
+    "FLASH_OUTCOMES",
+    "ArbitrageEnv",
+    "ArbitrageEnvConfig",
+    "ArbitrageVectorEnv",
+    "MarketSnapshot",
+    "Order",
+    "PortfolioState",
+    "RLArbitragePolicy",
+    "RLPolicyConfig",
+    "StateBins",
+    "StateScales",
+]
+
+_LAZY = {
+    "ENV_ID": "arbkit.rl.env",
+    "FLASH_OUTCOMES": "arbkit.rl.env",
+    "ArbitrageEnv": "arbkit.rl.env",
+    "ArbitrageVectorEnv": "arbkit.rl.vector",
+    "RLArbitragePolicy": "arbkit.rl.policy",
+    "ACTIONS": "arbkit.rl.state",
+    "MarketSnapshot": "arbkit.rl.state",
+    "Order": "arbkit.rl.state",
+    "PortfolioState": "arbkit.rl.state",
+}
+
+_ID = "arbkit/Arbitrage-v0"
+
+
+def _register() -> None:
+    try:
+        import gymnasium
+    except ImportError:  # the `rl` extra is not installed: configuration only
+        return
+    if _ID not in gymnasium.registry:
+        gymnasium.register(
+            id=_ID,
+            entry_point="arbkit.rl.env:ArbitrageEnv",
+            vector_entry_point="arbkit.rl.vector:ArbitrageVectorEnv",
+        )
+
+
+_register()
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'arbkit.rl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,432 @@
+"""Gymnasium arbitrage environment over windows of a market history."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, SupportsFloat, SupportsInt
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from gymnasium import spaces
+from gymnasium.error import InvalidAction, ResetNeeded
+from pydantic import ValidationError
+
+from arbkit.errors import ConfigError
+from arbkit.execution import ExecutionConfig
+from arbkit.market.history import MarketHistory
+from arbkit.opportunities import ScanConfig
+from arbkit.rl._tables import (
+    FLASH_OUTCOMES,
+    EnvTables,
+    default_history,
+    get_tables,
+)
+from arbkit.rl.config import ArbitrageEnvConfig
+from arbkit.rl.state import (
+    ACTIONS,
+    BUY,
+    FLASH_ARB,
+    OBS_HIGH,
+    OBS_LOW,
+    SELL,
+    MarketSnapshot,
+    PortfolioState,
+)
+
+__all__ = ["ENV_ID", "FLASH_OUTCOMES", "ArbitrageEnv", "make_config"]
+
+ENV_ID = "arbkit/Arbitrage-v0"
+F32Array = npt.NDArray[np.float32]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Int8Array = npt.NDArray[np.int8]
+_Episode = tuple[int, FloatArray, FloatArray, Int8Array]
+
+
+def make_config(config: ArbitrageEnvConfig | None, options: dict[str, Any]) -> ArbitrageEnvConfig:
+    """Return ``config`` (or the defaults) with ``options`` (its field names) applied.
+
+    Raises
+    ------
+    ConfigError
+        If an option is unknown or invalid; the message names the option.
+    """
+    base = (config or ArbitrageEnvConfig()).model_dump()
+    try:
+        return ArbitrageEnvConfig.model_validate({**base, **options})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"ArbitrageEnv options: {problems}") from None
+
+
+class _Lookups:
+    """Python lists of the per-block tables: scalar indexing of a list is the fastest."""
+
+    def __init__(self, t: EnvTables) -> None:
+        self.mark: list[float] = t.mark.tolist()
+        self.lot: list[float] = t.lot_base.tolist()
+        self.buy_ok: list[bool] = t.buy_ok.tolist()
+        self.buy_flow: list[float] = t.buy_flow.tolist()
+        self.buy_gas: list[float] = t.buy_gas.tolist()
+        self.sell_ok: list[bool] = t.sell_ok.tolist()
+        self.sell_flow: list[float] = t.sell_flow.tolist()
+        self.sell_gas: list[float] = t.sell_gas.tolist()
+        self.expected_net: list[float] = t.expected_net_quote.tolist()
+        self.block: list[int] = t.block_numbers.tolist()
+
+
+class ArbitrageEnv(gym.Env[F32Array, np.int64]):
+    """Trade spot and flash arbitrage over a window of market history.
+
+    ## Description
+
+    Each step is one block of a replayed :class:`~arbkit.market.history.MarketHistory`
+    (simulated or real). The agent sees the state at block ``t`` and picks an action; the
+    execution model (:class:`arbkit.execution.ExecutionModel`, the one shared with the
+    backtest and the dry-run) says what the action yields when it lands at ``t + 1`` or
+    later. The account holds quote-token cash and a signed position in the base token
+    of one spot pool (by default the cheapest ``USDC/WETH`` pool).
+
+    Everything that depends only on the history is computed once, at construction:
+    the best arbitrage candidate of every block (the scanner with ``max_candidates=1``),
+    the features, and the exact outcome of a spot buy and sell at every block. The
+    random part (inclusion delay and rivals of the flash trades) is drawn from
+    ``self.np_random`` at reset, one pair of uniforms per block of the window, and run
+    through :meth:`~arbkit.execution.ExecutionModel.execute_batch`; a step is then only
+    array look-ups.
+
+    ## Action Space
+
+    ``Discrete(4)``:
+
+    | Num | Action    | Effect                                                             |
+    |-----|-----------|--------------------------------------------------------------------|
+    | 0   | buy       | exact-output swap for one lot (``trade_size_quote`` of base at the |
+    |     |           | block's price) on the spot pool: pays the AMM fee, slippage, gas   |
+    | 1   | sell      | exact-input swap of one lot of base                                |
+    | 2   | hold      | nothing                                                            |
+    | 3   | flash_arb | execute the block's best candidate (no-op when there is none)      |
+
+    A buy or sell that would take ``|position|`` above ``max_position_base`` is rejected
+    (nothing happens, ``info["executed"]`` is False).
+
+    ## Observation Space
+
+    ``Box(6,)``, float32, the guide's state (see :mod:`arbkit.rl.state`):
+
+    | Num | Observation      | Min | Max | Raw quantity                                   |
+    |-----|------------------|-----|-----|------------------------------------------------|
+    | 0   | edge_quality     | 0   | 1   | best candidate's expected net profit / notional|
+    |     |                  |     |     | (bps, after gas) / ``edge_scale_bps``          |
+    | 1   | position_pct     | -1  | 1   | position / ``max_position_base``               |
+    | 2   | portfolio_health | 0   | 1   | 1 - drawdown from peak / drawdown limit        |
+    | 3   | volatility       | 0   | 1   | trailing per-block volatility of the base price|
+    | 4   | gas_percentile   | 0   | 1   | base fee's percentile in a trailing window     |
+    | 5   | liquidity        | 0   | 1   | log10 depth of the spot pool above a floor     |
+
+    Features at block ``t`` use data up to ``t`` only.
+
+    ## Rewards
+
+    The change of equity (cash + position at the execution model's price of the base
+    token), in quote, split into the components in ``info``:
+
+    - ``reward_trade``: the spot trade against the mark, ``flow + delta * mark[t+1]``
+      (AMM fee and slippage make it negative unless the pool was off the market),
+    - ``reward_gas``: minus the spot trade's gas,
+    - ``reward_flash``: the flash trade's ``net_profit_quote`` (after gas; a reverted
+      trade pays its gas),
+    - ``reward_mtm``: the held position revalued, ``position * (mark[t+1] - mark[t])``.
+
+    ``reward = ((reward_trade + reward_gas) + reward_flash) + reward_mtm``.
+
+    Costs enter only through the execution model, so for a fixed action sequence (same
+    seed, same candidate set: a block's candidate is chosen once, from the scanner's
+    estimate, and ``gas_multiplier`` only changes what is charged) raising gas (the
+    multiplier or the base fee) never raises the reward of any step; nor does raising a
+    pool fee or the flash-loan premium for spot trades and flash-loan routes, whose
+    revert check is their realised profit. Exceptions, from the model's semantics: a
+    CEX-DEX trade's on-chain minimum is set from the decision's quote net of the CEX
+    fee, so a higher CEX or pool fee can make it revert (paying gas only) where it
+    would have landed at a loss after the CEX moved; likewise with
+    ``revert_gas_fraction < 1`` or ``revert_protection``. Buying and selling back at an
+    unchanged price loses exactly the fees and gas.
+
+    ## Info
+
+    ``block`` (the block the next decision sees), ``position_base``, ``equity_quote``,
+    the four reward components, ``executed`` (a spot trade happened),
+    ``flash_outcome`` (-1 without flash_arb, else an index into ``FLASH_OUTCOMES``:
+    the model's reasons plus ``no_candidate``) and ``expected_net_quote`` (the next
+    block's best candidate's expected net profit, 0 when it has none). Reset returns
+    the same keys with zero rewards.
+
+    ## Starting State
+
+    A window start drawn uniformly from ``[warmup, n_blocks - window_blocks - 1]`` (or
+    ``options={"start": s}``), no position, cash ``initial_capital_quote``, health 1.
+
+    ## Episode End
+
+    - Termination: the risk limit, equity ``max_drawdown_frac * initial_capital_quote``
+      below its running peak (health 0).
+    - Truncation: the end of the window, after ``window_blocks`` decisions.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    import arbkit.rl  # registers the id
+
+    env = gym.make("arbkit/Arbitrage-v0")  # simulate_market(seed=0, n_blocks=3000)
+    env = gym.make("arbkit/Arbitrage-v0", history=h, window_blocks=512)
+    ```
+
+    - ``history``: the market history (default: the simulated one above, cached).
+    - ``execution_config``, ``scan_config``: options of the execution model and scanner.
+    - ``candidates``: a candidates table to use instead of scanning (one best row per
+      block is kept), e.g. to hold the candidate set fixed while costs change.
+    - ``config`` and any :class:`~arbkit.rl.config.ArbitrageEnvConfig` field as a keyword
+      (``window_blocks``, ``trade_size_quote``, ``max_position_base``,
+      ``initial_capital_quote``, ``max_drawdown_frac``, ``spot_pool``,
+      ``gas_multiplier``, ...).
+    - ``render_mode``: ``None`` or ``"ansi"``.
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
+
+    def __init__(
+        self,
+        history: MarketHistory | None = None,
+        *,
+        config: ArbitrageEnvConfig | None = None,
+        execution_config: ExecutionConfig | None = None,
+        scan_config: ScanConfig | None = None,
+        candidates: pl.DataFrame | None = None,
+        render_mode: str | None = None,
+        **options: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"render_mode {render_mode!r}: expected None or 'ansi'")
+        self.render_mode = render_mode
+        self.config = make_config(config, options)
+        self.history = history if history is not None else default_history()
+        self.execution_config = execution_config or ExecutionConfig()
+        self.scan_config = scan_config or ScanConfig()
+        self.tables, self.oracle = get_tables(
+            self.history, self.config, self.execution_config, self.scan_config, candidates
+        )
+        cfg = self.config
+        self.window = cfg.window_blocks
+        self.start_low = cfg.warmup
+        self.start_high = self.tables.n_blocks - self.window - 1
+        if self.start_high < self.start_low:
+            raise ConfigError(
+                f"window_blocks={self.window}: a {self.tables.n_blocks}-block history fits no "
+                f"window after the {self.start_low}-block warm-up (need at least "
+                f"{self.start_low + self.window + 1} blocks)"
+            )
+        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
+        self.action_space = spaces.Discrete(len(ACTIONS))
+        aliases = {v: k for k, v in self.scan_config.cex_asset_aliases.items()}
+        self.symbol = f"{aliases.get(self.tables.base_token, self.tables.base_token)}/" + (
+            self.tables.quote_token
+        )
+        self._lk = _Lookups(self.tables)
+        self._max_pos = cfg.max_position_base
+        self._drawdown = cfg.max_drawdown_frac * cfg.initial_capital_quote
+        self._queue: deque[_Episode] = deque()
+        self._queue_rng: np.random.Generator | None = None
+        self._start = self.start_low
+        self._k = 0
+        self._pos = 0.0
+        self._equity = cfg.initial_capital_quote
+        self._peak = cfg.initial_capital_quote
+        self._net: list[float] = [0.0] * self.window
+        self._code: list[int] = [0] * self.window
+        self._done = True
+
+    # -- episode draws ---------------------------------------------------------------------
+    def draw_episodes(self, rng: np.random.Generator, k: int) -> list[_Episode]:
+        """Draw ``k`` episodes from ``rng`` and return ``(start, draws, net, code)`` each.
+
+        Per episode, in order: the window start (``rng.integers``), then the execution
+        model's uniforms for every block of the window (``rng.random((window, 2))``).
+        """
+        starts = np.empty(k, dtype=np.int64)
+        draws = np.empty((k, self.window, 2))
+        for j in range(k):
+            starts[j] = rng.integers(self.start_low, self.start_high + 1)
+            rng.random(out=draws[j])
+        net, code = self.oracle.outcomes(starts, draws)
+        return [(int(starts[j]), draws[j], net[j], code[j]) for j in range(k)]
+
+    def check_start(self, start: SupportsInt) -> int:
+        """Return ``start`` as an int after checking it is a valid window start."""
+        s = int(start)
+        if not self.start_low <= s <= self.start_high:
+            raise ConfigError(
+                f"options['start']={s}: must lie in [{self.start_low}, {self.start_high}] "
+                "(warm-up to the last block that fits a window)"
+            )
+        return s
+
+    # -- gymnasium API ---------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[F32Array, dict[str, Any]]:
+        """Start an episode; ``options={"start": s}`` fixes the window start.
+
+        The episode's random numbers are drawn from ``self.np_random`` in a fixed order
+        (window start, then the window's uniforms) even when the start is given, so the
+        same seed meets the same draws whatever the starts.
+        """
+        super().reset(seed=seed)
+        rng = self.np_random
+        if seed is not None or self._queue_rng is not rng:
+            self._queue.clear()
+            self._queue_rng = rng
+        if not self._queue:
+            self._queue.extend(self.draw_episodes(rng, self.config.prefetch_episodes))
+        start, draws, net, code = self._queue.popleft()
+        if options and options.get("start") is not None:
+            s = self.check_start(options["start"])
+            if s != start:
+                n2, c2 = self.oracle.outcomes(np.array([s]), draws[None])
+                start, net, code = s, n2[0], c2[0]
+        self._start, self._k = start, 0
+        self._pos = 0.0
+        self._equity = self._peak = self.config.initial_capital_quote
+        self._net = net.tolist()
+        self._code = code.tolist()
+        self._done = False
+        obs = self.tables.features[start].copy()
+        return obs, self._info(start, 0.0, 0.0, 0.0, 0.0, False, -1)
+
+    def step(
+        self, action: SupportsInt
+    ) -> tuple[F32Array, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Apply one action at the current block; see the class docstring."""
+        if self._done:
+            raise ResetNeeded("ArbitrageEnv.step: the episode is over; call reset()")
+        a = int(action)
+        if not 0 <= a < 4:
+            raise InvalidAction(f"action {action!r}: expected 0..3 ({', '.join(ACTIONS)})")
+        lk = self._lk
+        k = self._k
+        t = self._start + k
+        pos = self._pos
+        delta = flow = gas = 0.0
+        executed = False
+        if a == BUY:
+            if lk.buy_ok[t] and abs(pos + lk.lot[t]) <= self._max_pos:
+                delta, flow, gas, executed = lk.lot[t], lk.buy_flow[t], lk.buy_gas[t], True
+        elif a == SELL and lk.sell_ok[t] and abs(pos - lk.lot[t]) <= self._max_pos:
+            delta, flow, gas, executed = -lk.lot[t], lk.sell_flow[t], lk.sell_gas[t], True
+        flash = 0.0
+        fcode = -1
+        if a == FLASH_ARB:
+            flash = self._net[k]
+            fcode = self._code[k]
+        m1 = lk.mark[t + 1]
+        trade = flow + delta * m1
+        mtm = pos * (m1 - lk.mark[t])
+        reward = ((trade - gas) + flash) + mtm
+        self._pos = pos = pos + delta
+        self._equity = equity = self._equity + reward
+        if equity > self._peak:
+            self._peak = equity
+        health = 1.0 - (self._peak - equity) / self._drawdown
+        terminated = health <= 0.0
+        self._k = k = k + 1
+        truncated = k >= self.window and not terminated
+        self._done = terminated or truncated
+        obs = self.tables.features[t + 1].copy()
+        obs[1] = pos / self._max_pos
+        obs[2] = min(max(health, 0.0), 1.0)
+        info = self._info(t + 1, trade, -gas, flash, mtm, executed, fcode)
+        return obs, reward, terminated, truncated, info
+
+    def _info(
+        self,
+        t: int,
+        trade: float,
+        gas: float,
+        flash: float,
+        mtm: float,
+        executed: bool,
+        fcode: int,
+    ) -> dict[str, Any]:
+        return {
+            "block": self._lk.block[t],
+            "position_base": self._pos,
+            "equity_quote": self._equity,
+            "reward_trade": trade,
+            "reward_gas": gas,
+            "reward_flash": flash,
+            "reward_mtm": mtm,
+            "executed": executed,
+            "flash_outcome": fcode,
+            "expected_net_quote": self._lk.expected_net[t],
+        }
+
+    def render(self) -> str | None:
+        """Return a one-line text summary (``render_mode="ansi"``), else ``None``."""
+        if self.render_mode != "ansi":
+            return None
+        t = self._start + self._k
+        return (
+            f"block {self._lk.block[t]} step {self._k}/{self.window} "
+            f"position {self._pos:+.4f} {self.tables.base_token} "
+            f"equity {self._equity:,.2f} {self.tables.quote_token}"
+        )
+
+    # -- bridges to the policy API ---------------------------------------------------------
+    @property
+    def current_index(self) -> int:
+        """Position in the history of the block the next decision sees."""
+        return self._start + self._k
+
+    def market_snapshot(self) -> MarketSnapshot:
+        """Return the market at the current block as a :class:`MarketSnapshot`."""
+        return self.snapshot_at(self.current_index)
+
+    def snapshot_at(self, t: int) -> MarketSnapshot:
+        """Return the market at history position ``t`` as a :class:`MarketSnapshot`.
+
+        The same causal features as the observation (data up to ``t``), unnormalised,
+        keyed by :attr:`symbol`: what a backtest or live adapter hands to
+        :meth:`RLArbitragePolicy.decide`.
+        """
+        tb = self.tables
+        if not 0 <= t < tb.n_blocks:
+            raise ConfigError(f"snapshot_at({t}): outside the {tb.n_blocks}-block history")
+        ts = self.history.blocks["timestamp"][t]
+        return MarketSnapshot(
+            timestamp=float(ts),
+            prices={self.symbol: float(tb.mark[t])},
+            edge_bps={self.symbol: float(tb.edge_bps[t])},
+            volatility_bps={self.symbol: float(tb.volatility_bps[t])},
+            gas_percentile=float(tb.gas_percentile[t]),
+            liquidity_quote={self.symbol: float(tb.liquidity_quote[t])},
+            block=int(tb.block_numbers[t]),
+        )
+
+    def portfolio_state(self) -> PortfolioState:
+        """Return the account as a :class:`PortfolioState`."""
+        t = self.current_index
+        return PortfolioState(
+            cash_quote=self._equity - self._pos * float(self.tables.mark[t]),
+            positions={self.symbol: self._pos},
+            equity_quote=self._equity,
+            peak_equity_quote=self._peak,
+            max_drawdown_quote=self._drawdown,
+        )
