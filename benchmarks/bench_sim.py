@@ -71,7 +71,9 @@ def main() -> None:
             rng,
         )
     dt = time.perf_counter() - t0
-    print(f"execute (scalar): {len(rows) / dt:,.0f} outcomes/s ({dt / len(rows) * 1e6:.1f} us each)")
+    print(
+        f"execute (scalar): {len(rows) / dt:,.0f} outcomes/s ({dt / len(rows) * 1e6:.1f} us each)"
+    )
 
 
 if __name__ == "__main__":

@@ -156,19 +156,23 @@ _CANDIDATE_CACHE: dict[tuple[int, str], tuple[MarketHistory, pl.DataFrame]] = {}
 def prepare_candidates(history: MarketHistory, scan: ScanConfig | None = None) -> pl.DataFrame:
     """Scan every block of ``history`` once (cached per history object and scan config).
 
-    Returns the candidates table with a ``cand_id`` column (row number), sorted by block
-    then net profit.
+    Returns the candidates table with a ``cand_id`` column (row number) and ``age_blocks``
+    (:func:`arbkit.features.route.add_edge_age`, causal), sorted by block then net profit.
     """
     cfg = scan or ScanConfig(max_candidates=8)
     key = (id(history), cfg.model_dump_json())
     hit = _CANDIDATE_CACHE.get(key)
     if hit is not None and hit[0] is history:
         return hit[1]
-    cands = scan_blocks(
-        history.pool_states,
-        base_fees=history.blocks.select("block", "base_fee_wei"),
-        cex_quotes=history.cex_quotes,
-        config=cfg,
+    from arbkit.features.route import add_edge_age
+
+    cands = add_edge_age(
+        scan_blocks(
+            history.pool_states,
+            base_fees=history.blocks.select("block", "base_fee_wei"),
+            cex_quotes=history.cex_quotes,
+            config=cfg,
+        )
     ).with_row_index("cand_id")
     cands = cands.with_columns(pl.col("cand_id").cast(pl.Int64))
     if len(_CANDIDATE_CACHE) > 8:
@@ -520,6 +524,7 @@ class Simulator:
             priority_fee_wei=o_tip,
             latency_ms=self.config.latency_ms,
             edge_bps=row["edge_bps"],
+            age_blocks=int(row.get("age_blocks") or 0),
             bribe_wei=int(order.bribe_wei),
         )
         return self.model.execute(trade, draws=(float(u[0]), float(u[1])))

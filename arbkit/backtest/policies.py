@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DeciderPolicy",
     "OraclePolicy",
+    "RLPolicyAdapter",
     "RandomPolicy",
     "RuleBaseline",
     "as_backtest_policy",
@@ -158,53 +159,20 @@ class DeciderPolicy:
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
         """Return the decider's pick for this block, sized."""
-        from arbkit.decider import AICandidate, MarketRegime
+        from arbkit.decider import CandidateBatch, MarketRegime
 
-        r = view.regime
+        self.decider.update_regime(MarketRegime.from_row(view.regime))
         eth = view.portfolio.eth_price_quote
-        try:
-            regime = MarketRegime(
-                volatility=float(r.get("volatility", 0.0) or 0.0),
-                liquidity=float(r.get("liquidity", 0.5) or 0.5),
-                gas_percentile=float(r.get("gas_percentile", 0.5) or 0.5),
-                regime_label=str(r.get("regime_label", "stable") or "stable"),
-                eth_price_quote=eth if eth > 0 else None,
-                block=view.block,
-            )
-        except (TypeError, ValueError):
-            regime = None
-        if regime is not None:
-            self.decider.update_regime(regime)
-        rows = view.candidates.to_dicts()
-        cands = [
-            AICandidate(
-                symbol=row["symbol"],
-                edge_bps=float(row["edge_bps"]),
-                notional_quote=float(row["notional_quote"]),
-                gas_cost_quote=float(row["gas_cost_quote"]),
-                flash_fee_quote=float(row["flash_fee_quote"]),
-                slippage_quote=float(row["slippage_quote"]),
-                route=tuple(row["route"]),
-                kind=row["kind"],
-                start_token=row["start_token"],
-                liquidity_quote=float(row["liquidity_quote"]),
-                amount_in=int(row["amount_in"]),
-                block=int(row["block"]),
-                eth_price_quote=eth if eth > 0 else None,
-                age_blocks=int(row.get("age_blocks") or 0),
-            )
-            for row in rows
-        ]
-        decision = self.decider.pick_best(cands, portfolio_value_eth=view.portfolio.equity_eth)
+        batch = CandidateBatch.from_table(view.candidates, eth_price_quote=eth if eth > 0 else None)
+        decision = self.decider.pick_best(batch, portfolio_value_eth=view.portfolio.equity_eth)
         if decision is None:
             return ()
-        row = rows[decision.index]
-        amount = decision.amount_in
-        if amount is not None:
-            amount = max(0, min(int(amount), int(row["amount_in"])))
-            if amount == 0:
-                return ()
-        return (Order(cand_id=int(row["cand_id"]), amount_in=amount, tag=decision),)
+        own = int(view.candidates["amount_in"][decision.index])
+        amount = own if decision.amount_in is None else max(0, min(int(decision.amount_in), own))
+        if amount == 0:
+            return ()
+        cid = int(view.candidates["cand_id"][decision.index])
+        return (Order(cand_id=cid, amount_in=amount, tag=decision),)
 
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         """Feed the outcome back to the decider (route EMA, training samples)."""
@@ -227,7 +195,106 @@ def as_backtest_policy(policy: Any) -> BacktestPolicy:
         AdvancedAIDecider = None  # type: ignore[assignment,misc]  # noqa: N806
     if AdvancedAIDecider is not None and isinstance(policy, AdvancedAIDecider):
         return DeciderPolicy(policy)
+    from arbkit.rl.policy import RLArbitragePolicy
+
+    if isinstance(policy, RLArbitragePolicy):
+        return RLPolicyAdapter(policy, name="rl")
     raise ArbkitError(
         f"Simulator: cannot replay a {type(policy).__name__}; pass a BacktestPolicy, an "
         "AdvancedAIDecider or an RLArbitragePolicy"
     )
+
+
+class RLPolicyAdapter:
+    """Drive an :class:`arbkit.rl.RLArbitragePolicy` in the backtest, at every block.
+
+    The snapshot is the Gymnasium env's causal view of the block
+    (:meth:`arbkit.rl.ArbitrageEnv.snapshot_at`, the same features the policy was trained
+    on); the portfolio is the backtest's. ``flash_arb`` executes the block's best
+    candidate still on offer; ``buy`` and ``sell`` are spot swaps of the policy's
+    ``trade_size`` (base units) on the deepest native/quote pool. With ``learn=True``
+    each flash trade's outcome is fed back through ``record_experience`` when it lands
+    (reward: net profit in units of ``reward_scale_quote``).
+    """
+
+    every_block = True
+
+    def __init__(
+        self,
+        policy: Any,
+        *,
+        name: str = "rl (Q-learning)",
+        learn: bool = False,
+        reward_scale_quote: float = 100.0,
+    ) -> None:
+        self.policy = policy
+        self.name = name
+        self.learn = learn
+        self.reward_scale_quote = float(reward_scale_quote)
+        self._env: Any = None
+        self._symbol = ""
+        self._max_dd_frac = 0.02
+
+    def on_start(self, sim: Simulator) -> None:
+        """Build the env view of the replayed history (features only)."""
+        from arbkit.rl import ArbitrageEnv, ArbitrageEnvConfig
+
+        cfg = ArbitrageEnvConfig(
+            window_blocks=min(256, sim.history.n_blocks - 1), flash_outcomes="batch"
+        )
+        self._env = ArbitrageEnv(
+            sim.history,
+            config=cfg,
+            execution_config=sim.config.execution,
+            scan_config=sim.config.scan,
+        )
+        self._symbol = str(self._env.symbol)
+        self._max_dd_frac = cfg.max_drawdown_frac
+
+    def on_block(self, view: BlockView) -> Sequence[Order]:
+        """Ask the RL policy for this block's orders and map them to backtest orders."""
+        from arbkit.rl import PortfolioState
+
+        snapshot = self._env.snapshot_at(view.t)
+        pf = view.portfolio
+        price = pf.eth_price_quote
+        position = pf.native_value_quote / price if price > 0 else 0.0
+        peak = pf.equity_quote / (1.0 - pf.drawdown) if pf.drawdown < 1 else pf.equity_quote
+        portfolio = PortfolioState(
+            cash_quote=pf.cash_quote,
+            positions={self._symbol: position},
+            equity_quote=pf.equity_quote,
+            peak_equity_quote=peak,
+            max_drawdown_quote=self._max_dd_frac * pf.initial_equity_quote,
+        )
+        out: list[Order] = []
+        for o in self.policy.decide(portfolio, snapshot):
+            if o.side == "flash_arb":
+                if view.candidates.height:
+                    cid = int(view.candidates["cand_id"][0])
+                    out.append(Order(cand_id=cid, tag=(o.state, view.t)))
+            elif o.side in ("buy", "sell") and price > 0:
+                out.append(Order(side=o.side, amount_quote=float(o.quantity) * price))
+        return out
+
+    def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
+        """Feed a flash trade's outcome back as one transition (when ``learn``)."""
+        if not self.learn or order.tag is None:
+            return
+        state, t = order.tag
+        inc = outcome.included_block
+        t_next = t + 1 if inc is None else min(inc - view.block + t, self._env.tables.n_blocks - 1)
+        snap = self._env.snapshot_at(max(t_next, t))
+        from arbkit.rl import PortfolioState
+
+        next_state = self.policy.state_of(
+            PortfolioState(equity_quote=view.portfolio.equity_quote), snap, self._symbol
+        )
+        self.policy.record_experience(
+            state=state,
+            action="flash_arb",
+            reward=outcome.net_profit_quote / self.reward_scale_quote,
+            next_state=next_state,
+            done=False,
+            symbol=self._symbol,
+        )

@@ -1642,9 +1642,8 @@ def _get_logs(w3: Web3, address: ChecksumAddress, start: int, end: int) -> list[
 
 def _call_address(w3: Web3, pool: ChecksumAddress, selector: str) -> str:
     from eth_abi.abi import decode
-    from eth_typing import HexStr
-
     from eth_abi.exceptions import DecodingError
+    from eth_typing import HexStr
 
     result = w3.eth.call({"to": pool, "data": HexStr(selector)})
     try:

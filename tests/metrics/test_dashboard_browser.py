@@ -22,8 +22,6 @@ import pytest
 from arbkit.metrics import MetricsCollector, MetricsConfig
 from arbkit.metrics.service import create_app
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = REPO_ROOT / "reports" / "figures" / "dashboard.png"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -211,16 +209,16 @@ def test_dashboard_screenshot_is_saved(
     chromium: str, served: tuple[str, MetricsCollector], tmp_path: Path
 ) -> None:
     url, _ = served
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    SCREENSHOT.unlink(missing_ok=True)
+    # into tmp_path: a test run must not rewrite the tracked reports/figures/dashboard.png
+    shot = tmp_path / "dashboard.png"
     _run_chromium(
         chromium,
         tmp_path / "profile",
-        f"--screenshot={SCREENSHOT}",
+        f"--screenshot={shot}",
         "--window-size=1280,900",
         f"{url}/",
     )
-    data = SCREENSHOT.read_bytes()
+    data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1280, 900)

@@ -1,0 +1,177 @@
+"""``arbkit backtest``: compare policies over seeds on simulated or real history."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from arbkit.errors import ArbkitError
+
+__all__ = ["POLICY_NAMES", "backtest", "run_comparison"]
+
+POLICY_NAMES = ("oracle", "rule", "random", "decider", "decider-ml", "rl")
+
+
+def _factories(train: Any, seed: int) -> dict[str, Callable[[], Any]]:
+    """Policy builders; ``train`` is a history the learning policies may train on."""
+    from arbkit.backtest.policies import OraclePolicy, RandomPolicy, RuleBaseline
+
+    out: dict[str, Callable[[], Any]] = {
+        "oracle": OraclePolicy,
+        "rule": RuleBaseline,
+        "random": lambda: RandomPolicy(seed=seed),
+    }
+    try:
+        from arbkit.backtest.learners import make_decider, make_rl_policy
+    except ImportError:
+        return out
+    out["decider"] = lambda: make_decider(train, seed=seed, use_model=False)
+    out["decider-ml"] = lambda: make_decider(train, seed=seed, use_model=True)
+    out["rl"] = lambda: make_rl_policy(train, seed=seed)
+    return out
+
+
+def run_comparison(
+    policies: list[str],
+    seeds: list[int],
+    *,
+    n_blocks: int,
+    train_blocks: int,
+    real_data: Path | None = None,
+    progress: bool = False,
+) -> dict[str, list[Any]]:
+    """Backtest every policy on every seed's history; learners train on a separate history.
+
+    On simulated data, seed ``s`` replays ``simulate_market(seed=s)`` and learners train on
+    ``simulate_market(seed=10_000 + s)`` (an independent history: nothing of the test
+    history leaks into training). On real data every seed replays the same history with
+    its own execution draws, and learners train on its first ``train_blocks`` steps,
+    which are then left out of the test.
+    """
+    from arbkit.backtest import BacktestConfig, Simulator, prepare_candidates
+    from arbkit.market.sim import simulate_market
+    from arbkit.opportunities import ScanConfig
+
+    results: dict[str, list[Any]] = {p: [] for p in policies}
+    real = None
+    if real_data is not None:
+        from arbkit.market.real_history import load_real_history
+
+        real = load_real_history(real_data)
+    for seed in seeds:
+        if real is not None:
+            cut = min(train_blocks, real.n_blocks // 3)
+            train, test = real.slice(0, cut), real.slice(cut, real.n_blocks)
+            cfg = BacktestConfig(seed=seed, scan=ScanConfig(kinds=("dex_dex",)))
+        else:
+            train = simulate_market(seed=10_000 + seed, n_blocks=train_blocks)
+            test = simulate_market(seed=seed, n_blocks=n_blocks)
+            cfg = BacktestConfig(seed=seed)
+        cfg = cfg.model_copy(update={"progress": progress})
+        cands = prepare_candidates(test, cfg.scan)
+        makers = _factories(train, seed)
+        for name in policies:
+            if name not in makers:
+                raise ArbkitError(f"policy {name!r} is not available; choose from {list(makers)}")
+            res = Simulator(makers[name](), test, cfg, candidates=cands).run_sync()
+            results[name].append(res)
+    return results
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    return x
+
+
+def backtest(
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Policies to compare (repeatable): {', '.join(POLICY_NAMES)}."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds (histories) per policy.")] = 5,
+    n_blocks: Annotated[int, typer.Option(min=100, help="Blocks per simulated history.")] = 21_600,
+    train_blocks: Annotated[
+        int, typer.Option(min=100, help="Blocks of history the learners train on.")
+    ] = 21_600,
+    real_data: Annotated[
+        Path | None,
+        typer.Option(help="Replay the real Uni/Sushi + Binance history from this folder."),
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = Path(
+        "reports/backtest/index.html"
+    ),
+    metrics: Annotated[
+        Path | None, typer.Option(help="Write mean/std per policy as JSON (for DVC).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+) -> None:
+    """Backtest policies over several seeds and print mean ± std of the results."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from arbkit.backtest.report import comparison_table, write_report
+
+    names = policy or ["oracle", "rule", "random", "decider", "decider-ml", "rl"]
+    try:
+        results = run_comparison(
+            names,
+            list(range(seeds)),
+            n_blocks=n_blocks,
+            train_blocks=train_blocks,
+            real_data=real_data,
+            progress=sys.stderr.isatty(),
+        )
+    except ArbkitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    table = comparison_table(results)
+    if as_json:
+        payload = {name: [_clean(r.to_dict()) for r in runs] for name, runs in results.items()}
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        out = Table(title=f"Backtest over {seeds} seed(s) ({'real' if real_data else 'sim'})")
+        for col in ("policy", "net profit", "Sharpe", "win rate", "trades", "revert rate"):
+            out.add_column(col)
+        for row in table.iter_rows(named=True):
+            out.add_row(
+                row["policy"],
+                f"{row['net_profit_mean']:,.0f} ± {row['net_profit_std']:,.0f}",
+                f"{row['sharpe_mean']:.2f} ± {row['sharpe_std']:.2f}",
+                f"{row['win_rate_mean']:.1%}",
+                f"{row['trade_count_mean']:,.0f}",
+                f"{row['revert_rate_mean']:.1%}",
+            )
+        Console().print(out)
+    if metrics is not None:
+        summary = {
+            row["policy"]: {k: _clean(v) for k, v in row.items() if k != "policy"}
+            for row in table.iter_rows(named=True)
+        }
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        tmp = metrics.with_name(f".{metrics.name}.tmp")
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        tmp.replace(metrics)
+    if report is not None:
+        path = write_report(
+            results,
+            report,
+            title="arbkit backtest: policy comparison",
+            description=(
+                f"{seeds} seed(s); "
+                + (
+                    f"real Uniswap V2/SushiSwap snapshots from {real_data}"
+                    if real_data
+                    else f"simulated histories of {n_blocks:,} blocks"
+                )
+            ),
+        )
+        typer.echo(f"report -> {path}")
