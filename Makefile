@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[all,dev]'
 	touch $(STAMP)
 
-run: setup  ## the main job on the bundled defaults
+run: setup  ## the main job on the embedded defaults: history -> backtest of every policy -> report
+	$(BIN)/arbkit data simulate --seed 0 --n-blocks 7200
+	$(BIN)/arbkit backtest --seeds 2 --n-blocks 7200 --train-blocks 7200 --report reports/backtest/latest.html --metrics reports/backtest/latest_metrics.json
 	$(BIN)/arbkit scan
 
 test: setup lint  ## lint, type-check and the default test suite (no `expensive` tests)

@@ -22,6 +22,7 @@ from arbkit.backtest.policies import (
     DeciderPolicy,
     OraclePolicy,
     RandomPolicy,
+    RLPolicyAdapter,
     RuleBaseline,
     as_backtest_policy,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "OraclePolicy",
     "Order",
     "PortfolioView",
+    "RLPolicyAdapter",
     "RandomPolicy",
     "RuleBaseline",
     "Simulator",

@@ -74,7 +74,7 @@ def compute_metrics(
     wins = arb.filter(pl.col("success") & (pl.col("net_profit_quote") > 0)).height
     reverted = arb.filter(~pl.col("success")).height
     gross = float(arb.filter(pl.col("success"))["realized_profit_quote"].sum())
-    gas = float(included["gas_paid_quote"].sum()) + float(included["bribe_paid_quote"].sum())
+    gas = float(arb["gas_paid_quote"].sum()) + float(arb["bribe_paid_quote"].sum())
     by_route = (
         arb.group_by("route", maintain_order=True)
         .agg(pl.col("net_profit_quote").sum())
@@ -102,6 +102,8 @@ def compute_metrics(
         "flash_fees": float(arb["flash_fee_quote"].sum()),
         "gas_share_of_profit": gas / gross if gross > 0 else float("nan"),
         "spot_trades": included.height - n_inc,
+        "spot_gas_paid": float(included["gas_paid_quote"].sum())
+        - float(arb["gas_paid_quote"].sum()),
         "profit_by_route": dict(by_route.iter_rows()),
         "profit_by_kind": dict(by_kind.iter_rows()),
         "arbitrage_net_profit": float(arb["net_profit_quote"].sum()),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from arbkit.execution.config import ExecutionConfig
 from arbkit.opportunities.config import ScanConfig
@@ -31,6 +31,8 @@ class BacktestConfig(BaseModel):
         Tip per gas of the policy's trades (default ``scan.priority_fee_wei``).
     blocks_per_day
         Blocks per day, for daily returns and the Sharpe ratio (7,200 at 12 s).
+    impact_hold_blocks
+        Most blocks a traded pool is withheld (see :mod:`arbkit.backtest.engine`).
     progress
         Show a progress bar.
     """
@@ -44,6 +46,14 @@ class BacktestConfig(BaseModel):
     latency_ms: float = Field(0.0, ge=0)
     priority_fee_wei: int | None = Field(None, ge=0)
     blocks_per_day: int = Field(7_200, ge=1)
+    impact_hold_blocks: int = Field(
+        50,
+        ge=0,
+        description=(
+            "Most blocks a pool is withheld after our trade while the replayed prices have "
+            "not moved past its impact (our trades do not move the replayed history)."
+        ),
+    )
     progress: bool = False
 
 
@@ -63,3 +73,12 @@ class WalkForwardConfig(BaseModel):
     test_blocks: int = Field(3_600, ge=1)
     step_blocks: int | None = Field(None, ge=1)
     max_folds: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> WalkForwardConfig:
+        if self.step_blocks is not None and self.step_blocks < self.test_blocks:
+            raise ValueError(
+                f"step_blocks={self.step_blocks} < test_blocks={self.test_blocks}: test "
+                "windows would overlap and be counted twice in the pooled result"
+            )
+        return self

@@ -21,8 +21,10 @@
    the RL policy's ``record_experience``).
 
 Our trades do not move the replayed history. So that a gap is not traded twice, a
-candidate is withheld from the policy while one of its pools has an own trade in flight,
-and afterwards for as long as that pool's state is still the one the trade consumed.
+candidate is withheld from the policy while one of its pools has an own trade in flight
+(an expired trade until its deadline), and after a trade lands (or a rival's beats it)
+until the pool's replayed price has moved at least as far as that trade moved it, for
+``BacktestConfig.impact_hold_blocks`` at most.
 """
 
 from __future__ import annotations
@@ -231,7 +233,8 @@ class _State:
     units: dict[str, int] = field(default_factory=dict)  # spot token balances
     pending: list[_Pending] = field(default_factory=list)
     busy_until: dict[int, int] = field(default_factory=dict)  # pool -> last in-flight t
-    consumed: dict[int, int] = field(default_factory=dict)  # pool -> state position used
+    # pool -> (direction of our price move, price after it, last position withheld)
+    impact: dict[int, tuple[float, float, int]] = field(default_factory=dict)
 
 
 class Simulator:
@@ -411,17 +414,19 @@ class Simulator:
                     rec = self._record(t, cid, order, outcome, policy.name)
                     records.append(rec)
                     inc = outcome.included_block
-                    reveal = n if inc is None else inc - first_block
-                    if inc is not None:
-                        pnl_delta[reveal] += outcome.net_profit_quote
-                        s = reveal - 1
-                        for p in route_pools[cid]:
-                            state.consumed[p] = s
-                            state.busy_until[p] = max(state.busy_until.get(p, -1), s)
+                    if inc is None:
+                        # expired (or dropped by a private relay): known once its deadline
+                        # has passed, and its pools stay busy until then
+                        first_ok = 1 + int(cfg.latency_ms // (cfg.execution.block_time_s * 1e3))
+                        reveal = min(t + first_ok + cfg.execution.max_delay_blocks + 1, n)
                     else:
-                        # expired: the pools were busy while it was in flight
-                        for p in route_pools[cid]:
-                            state.busy_until[p] = max(state.busy_until.get(p, -1), t)
+                        reveal = inc - first_block
+                        pnl_delta[reveal] += outcome.net_profit_quote
+                    for p in route_pools[cid]:
+                        state.busy_until[p] = max(state.busy_until.get(p, -1), reveal - 1)
+                    if inc is not None and outcome.reason in ("ok", "competitor"):
+                        # our trade (or the rival's that beat it) moved these pools
+                        self._mark_impact(state, cid, outcome, reveal - 1, r0, r1)
                     state.pending.append(_Pending(order, outcome, view, reveal))
                 elif order.side in ("buy", "sell"):
                     spot = self._spot(t, order, state, spot_pool, native, quote, unit_delta, tip)
@@ -467,10 +472,51 @@ class Simulator:
         for p in pools:
             if state.busy_until.get(p, -1) >= t:
                 return False
-            s = state.consumed.get(p)
-            if s is not None and r0[t, p] == r0[s, p] and r1[t, p] == r1[s, p]:
-                return False
+            hold = state.impact.get(p)
+            if hold is not None:
+                direction, price_after, until = hold
+                moved = direction * (float(r1[t, p]) / float(r0[t, p]) - price_after) >= 0
+                if moved or t > until:
+                    del state.impact[p]  # the replayed market has caught up with our trade
+                else:
+                    return False
         return True
+
+    def _mark_impact(
+        self,
+        state: _State,
+        cid: int,
+        outcome: Outcome,
+        s: int,
+        r0: npt.NDArray[np.object_],
+        r1: npt.NDArray[np.object_],
+    ) -> None:
+        """Withhold the trade's pools until the replayed prices move past its impact.
+
+        The replayed history does not contain our trade: after it, the history's pool
+        price still shows the gap we closed. Each pool of the route is withheld until
+        its replayed price has moved at least as far as our swap moved it (in the same
+        direction), or for ``impact_hold_blocks`` at most.
+        """
+        row = self.candidates.row(cid, named=True)
+        route = self.model._route(row["route"], row["start_token"], row["kind"], row["symbol"])
+        a = int(outcome.amount_in)
+        until = s + self.config.impact_hold_blocks
+        for p, d, f in zip(route.pools, route.dirs, route.fees, strict=True):
+            x, y = int(r0[s, p]), int(r1[s, p])
+            r_in, r_out = (x, y) if d == 0 else (y, x)
+            awf = a * (10_000 - f)
+            out = awf * r_out // (r_in * 10_000 + awf)
+            if d == 0:
+                x2, y2 = x + a, y - out
+            else:
+                x2, y2 = x - out, y + a
+            if x2 <= 0 or y2 <= 0:
+                break
+            before, after = y / x, y2 / x2
+            direction = 1.0 if after > before else -1.0
+            state.impact[p] = (direction, after, until)
+            a = out
 
     def _cap_inventory(self, cid: int, order: Order, equity_quote: float) -> Order:
         """Scale an inventory (cex_dex) trade down to what the portfolio can pay for."""
@@ -546,9 +592,15 @@ class Simulator:
             "realized_profit_quote": o.realized_profit_quote,
             "gas_paid_quote": o.gas_paid_quote,
             "bribe_paid_quote": (o.realized_profit_quote - o.gas_paid_quote) - o.net_profit_quote,
-            "flash_fee_quote": row["flash_fee_quote"] if o.success else 0.0,
+            "flash_fee_quote": self._flash_fee_quote(o),
             "net_profit_quote": o.net_profit_quote,
         }
+
+    def _flash_fee_quote(self, o: Outcome) -> float:
+        if not o.flash_fee or o.included_block is None:
+            return 0.0
+        i = o.included_block - int(self.history.block_numbers[0])
+        return float(o.flash_fee) * float(self.model.unit_price(o.start_token)[i])
 
     def _spot(
         self,

@@ -82,8 +82,9 @@ class OraclePolicy:
     """Perfect foresight: the upper bound of every arbitrage policy on the same history.
 
     At each block it takes the candidate with the best realised net profit, known in
-    advance, evaluated without rivals, with certain inclusion and paying no tip, on the
-    same draws as every other policy. It is not subject to the one-trade-per-gap rule,
+    advance, evaluated without rivals, paying no tip, with certain inclusion at the best
+    of every delay a trade may suffer (0 to ``max_delay_blocks``), on the same draws as
+    every other policy. It is not subject to the one-trade-per-gap rule,
     so it may take a gap that persists over several blocks more than once: it bounds
     what any policy could earn, it is not an achievable strategy. Its own trades are
     then executed like any other policy's (rivals included) and reported as such; the
@@ -110,16 +111,23 @@ class OraclePolicy:
         draws = np.random.default_rng(np.random.SeedSequence(cfg.seed)).random(
             (max(cands.height, 1), 2)
         )
-        out = bound_model.execute_batch(
-            cands.with_columns(
-                pl.lit(0, dtype=pl.Int64).alias("priority_fee_wei"),
-                pl.lit(cfg.latency_ms, dtype=pl.Float64).alias("latency_ms"),
-            ),
-            draws=draws[: cands.height],
-        )
+        # a trade may land up to max_delay_blocks late, on a later state (and a CEX-DEX
+        # trade settles at a later quote): the bound is the best over every delay
+        block_ms = cfg.execution.block_time_s * 1_000.0
+        nets = []
+        for delay in range(cfg.execution.max_delay_blocks + 1):
+            out = bound_model.execute_batch(
+                cands.with_columns(
+                    pl.lit(0, dtype=pl.Int64).alias("priority_fee_wei"),
+                    pl.lit(cfg.latency_ms + delay * block_ms, dtype=pl.Float64).alias("latency_ms"),
+                ),
+                draws=draws[: cands.height],
+            )
+            nets.append(out["net_profit_quote"].to_numpy())
+        bound = np.max(np.vstack(nets), axis=0) if nets else np.zeros(0)
         best = (
             pl.DataFrame({"block": cands["block"], "cand_id": cands["cand_id"]})
-            .with_columns(out["net_profit_quote"].alias("net"))
+            .with_columns(pl.Series("net", bound))
             .filter(pl.col("net") > 0)
             .sort(["block", "net"], descending=[False, True])
             .unique("block", keep="first", maintain_order=True)

@@ -18,7 +18,7 @@ import polars as pl
 from arbkit.backtest.analytics import drawdown_series
 from arbkit.backtest.engine import BacktestResult
 
-__all__ = ["comparison_table", "write_report"]
+__all__ = ["comparison_markdown", "comparison_table", "write_report"]
 
 _HEADLINE = (
     ("net_profit", "net profit (quote)"),
@@ -49,6 +49,20 @@ def comparison_table(results: Mapping[str, Sequence[BacktestResult]]) -> pl.Data
             row[f"{key}_std"] = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
         rows.append(row)
     return pl.DataFrame(rows)
+
+
+def comparison_markdown(results: Mapping[str, Sequence[BacktestResult]]) -> str:
+    """Return the comparison (mean ± std over seeds) as a markdown table."""
+    table = comparison_table(results)
+    head = "| policy | seeds | " + " | ".join(h for _, h in _HEADLINE) + " |"
+    rule = "|---|---:|" + "---:|" * len(_HEADLINE)
+    lines = [head, rule]
+    for rec in table.iter_rows(named=True):
+        cells = " | ".join(
+            f"{_fmt(rec[f'{k}_mean'], k)} ± {_fmt(rec[f'{k}_std'], k)}" for k, _ in _HEADLINE
+        )
+        lines.append(f"| {rec['policy']} | {rec['seeds']} | {cells} |")
+    return "\n".join(lines) + "\n"
 
 
 def _fmt(x: float, key: str) -> str:
@@ -188,12 +202,18 @@ def write_report(
             )
         parts.append("</table>")
     parts.append("</body></html>")
+    _atomic_write(dest, "\n".join(parts))
+    md = f"# {title}\n\n{description}\n\n" if description else f"# {title}\n\n"
+    _atomic_write(dest.with_suffix(".md"), md + comparison_markdown(results))
+    return dest
+
+
+def _atomic_write(dest: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(parts))
+            fh.write(text)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return dest

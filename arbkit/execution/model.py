@@ -504,9 +504,13 @@ class ExecutionModel:
         dec = self.scan_config.token_decimals
         scale = 10.0 ** (dec[other] - dec[asset])
         fee = self.scan_config.cex_fee_bps / BPS
+        quote = (self._cex_bid if sell else self._cex_ask)[key][idx]
+        if not np.all(np.isfinite(quote)):
+            bad = int(np.asarray(idx)[~np.isfinite(quote)][0]) + self._first_block
+            raise DataError(f"no {asset}/{other} CEX quote at or before block {bad}")
         if sell:
-            return self._cex_bid[key][idx] * scale * (1.0 - fee)
-        return self._cex_ask[key][idx] * scale * (1.0 + fee)
+            return quote * scale * (1.0 - fee)
+        return quote * scale * (1.0 + fee)
 
     # -- spot swaps ----------------------------------------------------------------------
     def execute_swaps(

@@ -118,6 +118,17 @@ class MarketHistory:
                 "pools; a history needs every pool's state at every block"
             )
         if self.pool_states.height:
+            per_block = self.pool_states.group_by("block").agg(
+                pl.col("pool").n_unique().alias("pools"), pl.len().alias("rows")
+            )
+            bad = per_block.filter((pl.col("pools") != n_pools) | (pl.col("rows") != n_pools))
+            if bad.height:
+                blk = int(bad.sort("block")["block"][0])
+                raise DataError(
+                    f"pool_states: block {blk} does not hold exactly one state of each of the "
+                    f"{n_pools} pools (a pool is missing or repeated)"
+                )
+        if self.pool_states.height:
             ps_blocks = self.pool_states["block"]
             if ps_blocks.min() != (b[0] if b.size else None) or ps_blocks.max() != (
                 b[-1] if b.size else None
@@ -212,10 +223,29 @@ class MarketHistory:
         def cut(df: pl.DataFrame) -> pl.DataFrame:
             return df.filter(pl.col("block").is_between(lo, hi))
 
+        # the quote in force at the first block may be older than the slice: carry it in
+        quotes = cut(self.cex_quotes)
+        before = self.cex_quotes.filter(pl.col("block") <= lo)
+        if before.height:
+            carried = (
+                before.sort("block")
+                .group_by("symbol", "venue", maintain_order=True)
+                .last()
+                .join(
+                    quotes.filter(pl.col("block") == lo).select("symbol", "venue"),
+                    on=["symbol", "venue"],
+                    how="anti",
+                )
+                .with_columns(pl.lit(lo, dtype=pl.Int64).alias("block"))
+                .select(quotes.columns)
+            )
+            if carried.height:
+                quotes = pl.concat([carried, quotes]).sort("block", maintain_order=True)
+
         return MarketHistory(
             cut(self.blocks),
             cut(self.pool_states),
-            cut(self.cex_quotes),
+            quotes,
             cut(self.aqua_events),
             {**self.meta, "slice": [lo, hi]},
         )
@@ -246,6 +276,8 @@ class MarketHistory:
             for name in _TABLES:
                 f = write_table(getattr(self, name), tmp / f"{name}.parquet")
                 files[f"{name}.parquet"] = _sha256_file(f)
+            meta_json = json.dumps(dict(self.meta), sort_keys=True, default=str)
+            files["meta"] = hashlib.sha256(meta_json.encode()).hexdigest()
             manifest = {
                 "format": "arbkit.market_history/1",
                 "n_blocks": self.n_blocks,
@@ -290,6 +322,11 @@ class MarketHistory:
             raise DataError(f"{man_path}: no manifest; not a saved MarketHistory") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{man_path}: malformed manifest ({exc})") from exc
+        meta = manifest.get("meta", {})
+        if "meta" in files:
+            meta_hash = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode())
+            if meta_hash.hexdigest() != files["meta"]:
+                raise DataError(f"{man_path}: meta does not match its sha256; it was changed")
         tables: dict[str, pl.DataFrame] = {}
         for name in _TABLES:
             fname = f"{name}.parquet"
@@ -308,7 +345,7 @@ class MarketHistory:
             tables["pool_states"],
             tables["cex_quotes"],
             tables["aqua_events"],
-            manifest.get("meta", {}),
+            meta,
         )
 
     def content_hash(self) -> str:
