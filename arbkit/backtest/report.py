@@ -7,7 +7,6 @@ import html
 import io
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import polars as pl
 
 from arbkit.backtest.analytics import drawdown_series
 from arbkit.backtest.engine import BacktestResult
+from arbkit.io import write_atomic
 
 __all__ = ["comparison_markdown", "comparison_table", "write_report"]
 
@@ -209,11 +209,4 @@ def write_report(
 
 
 def _atomic_write(dest: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(dest, text.encode("utf-8"))

@@ -37,7 +37,6 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from arbkit.decider._io import write_atomic
 from arbkit.decider.candidates import CandidateBatch
 from arbkit.decider.config import AdvancedAIConfig
 from arbkit.decider.decider import AdvancedAIDecider, AIDecision
@@ -45,6 +44,7 @@ from arbkit.decider.predictor import RouteSuccessPredictor
 from arbkit.decider.training import TradePolicy, build_route_dataset, trades_from_candidates
 from arbkit.execution import ExecutionConfig, ExecutionModel
 from arbkit.features import FeatureConfig, MarketRegime
+from arbkit.io import write_atomic
 from arbkit.market.sim import simulate_market
 from arbkit.opportunities import ScanConfig
 

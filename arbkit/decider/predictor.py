@@ -43,12 +43,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from arbkit.decider._io import write_atomic
 from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.errors import ModelNotTrainedError
 from arbkit.decider.metrics import roc_auc
 from arbkit.errors import DataError, ModelIntegrityError
 from arbkit.features.route import N_ROUTE_FEATURES, ROUTE_FEATURE_NAMES
+from arbkit.io import write_atomic
 
 __all__ = [
     "DEFAULT_MODEL_PATH",

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from arbkit.decider._io import write_atomic
 from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.metrics import reliability_curve
 from arbkit.decider.training import WalkForwardResult, build_route_dataset, walk_forward
 from arbkit.features import ROUTE_FEATURES, FeatureConfig
+from arbkit.io import write_atomic
 from arbkit.market.sim import simulate_market
 
 __all__ = ["HoldoutReport", "main", "plot_reliability", "run_holdout", "write_holdout_report"]

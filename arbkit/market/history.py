@@ -39,6 +39,7 @@ import numpy.typing as npt
 import polars as pl
 
 from arbkit.errors import DataError
+from arbkit.io import sha256_file
 from arbkit.market.tables import (
     AQUA_EVENTS_SCHEMA,
     BLOCKS_SCHEMA,
@@ -67,14 +68,6 @@ class PoolInfo:
     token0: str
     token1: str
     fee_bps: int
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,7 +268,7 @@ class MarketHistory:
             files: dict[str, str] = {}
             for name in _TABLES:
                 f = write_table(getattr(self, name), tmp / f"{name}.parquet")
-                files[f"{name}.parquet"] = _sha256_file(f)
+                files[f"{name}.parquet"] = sha256_file(f)
             meta_json = json.dumps(dict(self.meta), sort_keys=True, default=str)
             files["meta"] = hashlib.sha256(meta_json.encode()).hexdigest()
             manifest = {
@@ -333,7 +326,7 @@ class MarketHistory:
             f = src / fname
             if fname not in files or not f.exists():
                 raise DataError(f"{f}: missing from the saved history")
-            digest = _sha256_file(f)
+            digest = sha256_file(f)
             if digest != files[fname]:
                 raise DataError(
                     f"{f}: sha256 {digest[:12]}... does not match the manifest "

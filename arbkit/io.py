@@ -1,14 +1,15 @@
-"""Atomic file writes (temporary file in the same directory, fsync, rename)."""
+"""File helpers shared by the package: atomic writes and sha256 of a file."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["sha256_file", "write_atomic"]
 
 
 def write_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
@@ -48,3 +49,12 @@ def write_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
             tmp.unlink()
         raise
     return path
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
