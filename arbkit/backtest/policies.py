@@ -163,15 +163,25 @@ class DeciderPolicy:
         self.name = name or (
             "decider+ml" if decider.config.enable_ml_scoring else "decider (no ML)"
         )
-        self._last_regime_block = -1
+        self._batch: Any = None
+
+    def on_start(self, sim: Simulator) -> None:
+        """Build the decider's columnar view of every candidate of the run once."""
+        from arbkit.decider import CandidateBatch
+
+        self._batch = CandidateBatch.from_table(sim.candidates)
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
         """Return the decider's pick for this block, sized."""
         from arbkit.decider import CandidateBatch, MarketRegime
 
         self.decider.update_regime(MarketRegime.from_row(view.regime))
-        eth = view.portfolio.eth_price_quote
-        batch = CandidateBatch.from_table(view.candidates, eth_price_quote=eth if eth > 0 else None)
+        ids = view.candidates["cand_id"].to_numpy()
+        batch = (
+            self._batch.take(ids)
+            if self._batch is not None
+            else CandidateBatch.from_table(view.candidates)
+        )
         decision = self.decider.pick_best(batch, portfolio_value_eth=view.portfolio.equity_eth)
         if decision is None:
             return ()
@@ -179,8 +189,7 @@ class DeciderPolicy:
         amount = own if decision.amount_in is None else max(0, min(int(decision.amount_in), own))
         if amount == 0:
             return ()
-        cid = int(view.candidates["cand_id"][decision.index])
-        return (Order(cand_id=cid, amount_in=amount, tag=decision),)
+        return (Order(cand_id=int(ids[decision.index]), amount_in=amount, tag=decision),)
 
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         """Feed the outcome back to the decider (route EMA, training samples)."""
