@@ -195,10 +195,17 @@ class BacktestResult(Mapping[str, Any]):
     ``policy``, ``n_blocks``.
     """
 
-    def __init__(self, metrics: dict[str, Any], trades: pl.DataFrame, equity: pl.DataFrame) -> None:
+    def __init__(
+        self,
+        metrics: dict[str, Any],
+        trades: pl.DataFrame,
+        equity: pl.DataFrame,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
         self._metrics = metrics
         self.trades = trades
         self.equity = equity
+        self.extras: dict[str, Any] = extras or {}
 
     def __getitem__(self, key: str) -> Any:
         return self._metrics[key]
@@ -448,7 +455,12 @@ class Simulator:
         trades = _trades_frame(records)
         metrics = compute_metrics(trades, curve, blocks_per_day=cfg.blocks_per_day)
         metrics.update({"policy": policy.name, "n_blocks": n, "seed": cfg.seed})
-        return BacktestResult(metrics, trades, curve)
+        extras: dict[str, Any] = {}
+        pairs = getattr(policy, "calibration", None)
+        if pairs:
+            # the model's predicted success probability and what happened, per trade
+            extras["calibration"] = list(pairs)
+        return BacktestResult(metrics, trades, curve, extras)
 
     # -- helpers -------------------------------------------------------------------------
     def _spot_pool(self, native: str, quote: str) -> str | None:

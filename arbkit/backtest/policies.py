@@ -164,6 +164,7 @@ class DeciderPolicy:
             "decider+ml" if decider.config.enable_ml_scoring else "decider (no ML)"
         )
         self._batch: Any = None
+        self.calibration: list[tuple[float, bool]] = []  # (model probability, success)
 
     def on_start(self, sim: Simulator) -> None:
         """Build the decider's columnar view of every candidate of the run once."""
@@ -195,11 +196,11 @@ class DeciderPolicy:
         """Feed the outcome back to the decider (route EMA, training samples)."""
         if order.tag is None:
             return
-        self.decider.record_outcome(
-            order.tag,
-            outcome.success and outcome.net_profit_quote > 0,
-            realized_net_quote=outcome.net_profit_quote,
-        )
+        won = outcome.success and outcome.net_profit_quote > 0
+        p_model = getattr(order.tag, "p_model", None)
+        if p_model is not None and np.isfinite(p_model):
+            self.calibration.append((float(p_model), bool(outcome.success)))
+        self.decider.record_outcome(order.tag, won, realized_net_quote=outcome.net_profit_quote)
 
 
 def as_backtest_policy(policy: Any) -> BacktestPolicy:

@@ -178,13 +178,45 @@ def write_report(
         parts.append("</table>")
 
     parts.append("<h2>Calibration</h2>")
+    calibrated = {
+        name: [pair for r in runs for pair in r.extras.get("calibration", [])]
+        for name, runs in results.items()
+    }
+    calibrated = {k: v for k, v in calibrated.items() if len(v) >= 20}
+    for name, pairs in calibrated.items():
+        p = np.array([a for a, _ in pairs])
+        y = np.array([float(b) for _, b in pairs])
+        edges = np.linspace(0.0, 1.0, 11)
+        which = np.clip(np.digitize(p, edges) - 1, 0, 9)
+        rows = [
+            (float(p[which == k].mean()), float(y[which == k].mean()), int((which == k).sum()))
+            for k in range(10)
+            if (which == k).any()
+        ]
+        ece = sum(n * abs(a - b) for a, b, n in rows) / len(p)
+
+        def reliability(ax: Any, rows: list[tuple[float, float, int]] = rows) -> None:
+            ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect")
+            ax.plot([a for a, _, _ in rows], [b for _, b, _ in rows], "o-", label="model")
+            ax.set_xlabel("predicted success probability")
+            ax.set_ylabel("observed success rate")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.legend(fontsize=8)
+            ax.set_title("Reliability of the route-success model on the trades it took")
+
+        parts.append(
+            f"<p>{html.escape(name)}: {len(p):,} trades over all seeds, expected calibration "
+            f"error {ece:.3f}, mean predicted {p.mean():.3f}, observed {y.mean():.3f}.</p>"
+            f"<img src='data:image/png;base64,{_png(reliability, (5.5, 4.5))}'>"
+        )
     if calibration_png is not None and Path(calibration_png).exists():
         data = base64.b64encode(Path(calibration_png).read_bytes()).decode()
         parts.append(
             "<p>Reliability diagram of the route-success model on held-out history.</p>"
             f"<img src='data:image/png;base64,{data}'>"
         )
-    else:
+    elif not calibrated:
         parts.append("<p>No route-success model in this comparison.</p>")
     for name, df in (extra_tables or {}).items():
         parts.append(f"<h2>{html.escape(name)}</h2><table><tr>")
