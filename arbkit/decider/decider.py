@@ -470,20 +470,7 @@ class AdvancedAIDecider:
         known = ids >= 0
         ema = np.where(known, self._ema_arr[ids], prior)
         count = np.where(known, self._count_arr[ids], 0.0)
-        features = route_feature_matrix(
-            batch.edge_bps,
-            batch.notional_quote,
-            batch.gas_cost_quote,
-            batch.flash_fee_quote,
-            batch.slippage_quote,
-            batch.liquidity_quote,
-            batch.n_hops,
-            batch.age_blocks,
-            regime.volatility,
-            regime.liquidity,
-            regime.gas_percentile,
-            ema,
-        )
+        features = self._feature_rows(batch, ema)
         strength = cfg.route_prior_strength
         denom = count + strength
         p_free = np.where(
@@ -664,11 +651,9 @@ class AdvancedAIDecider:
                 self._count_arr = np.resize(self._count_arr, 2 * self._count_arr.size)
         self._ema_arr[i], self._count_arr[i] = ema, count
 
-    def _assess_features(self, candidate: AICandidate) -> FloatArray:
-        batch = CandidateBatch.from_candidates([candidate])
+    def _feature_rows(self, batch: CandidateBatch, ema: FloatArray) -> FloatArray:
         regime = self._regime
-        ema = np.array([self._ema.get(candidate.route_key, self.config.route_prior_success)])
-        row = route_feature_matrix(
+        return route_feature_matrix(
             batch.edge_bps,
             batch.notional_quote,
             batch.gas_cost_quote,
@@ -682,7 +667,11 @@ class AdvancedAIDecider:
             regime.gas_percentile,
             ema,
         )
-        return np.asarray(row[0], dtype=np.float64)
+
+    def _assess_features(self, candidate: AICandidate) -> FloatArray:
+        batch = CandidateBatch.from_candidates([candidate])
+        ema = np.array([self._ema.get(candidate.route_key, self.config.route_prior_success)])
+        return np.asarray(self._feature_rows(batch, ema)[0], dtype=np.float64)
 
     def retrain(self) -> bool:
         """Refit the model on the stored outcomes, if there are enough of both kinds.

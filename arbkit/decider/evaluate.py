@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -252,11 +253,12 @@ class ComparisonResult:
 _Choice = tuple[int, int, Any]  # (row in the block's candidates, amount_in, learning token)
 
 
-class _Policy:
+class _Policy(ABC):
     name: str
 
+    @abstractmethod
     def choose(self, rows: pl.DataFrame, regime_row: dict[str, Any]) -> _Choice | None:
-        raise NotImplementedError
+        """Return the block's pick (row, amount, learning token) or None."""
 
     def learn(self, token: Any, success: bool, net_quote: float) -> None:
         return None
