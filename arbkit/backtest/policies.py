@@ -196,11 +196,14 @@ class DeciderPolicy:
         """Feed the outcome back to the decider (route EMA, training samples)."""
         if order.tag is None:
             return
-        won = outcome.success and outcome.net_profit_quote > 0
         p_model = getattr(order.tag, "p_model", None)
         if p_model is not None and np.isfinite(p_model):
             self.calibration.append((float(p_model), bool(outcome.success)))
-        self.decider.record_outcome(order.tag, won, realized_net_quote=outcome.net_profit_quote)
+        # the label is the one the route model and the route EMAs were trained on: success
+        # (landed and cleared its minimum); a profitable P&L is a separate question
+        self.decider.record_outcome(
+            order.tag, outcome.success, realized_net_quote=outcome.net_profit_quote
+        )
 
 
 def as_backtest_policy(policy: Any) -> BacktestPolicy:
