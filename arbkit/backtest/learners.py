@@ -27,7 +27,11 @@ def make_decider(train: MarketHistory, *, seed: int, use_model: bool) -> Decider
     table = build_route_dataset(train, seed=exec_seed).table
     # the balanced profile, except its 0.15 ETH minimum profit: far above any simulated
     # opportunity, it would refuse every trade
-    cfg = AdvancedAIConfig(enable_ml_scoring=use_model, min_profit_eth=0.0)
+    # Retraining every 100 outcomes (the default) refits the model ~300 times in a 30-day
+    # replay; every 2,000 keeps it current at a fraction of the cost.
+    cfg = AdvancedAIConfig(
+        enable_ml_scoring=use_model, min_profit_eth=0.0, retrain_after_n_samples=2_000
+    )
     predictor = None
     if use_model:
         predictor = RouteSuccessPredictor(cfg.route_model)
