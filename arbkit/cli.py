@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +42,17 @@ def _read_pool_states(path: Path) -> pl.DataFrame:
     raise DataError(f"{path}: expected a .csv or .parquet pool_states file")
 
 
+def _read_quotes(path: Path) -> pl.DataFrame:
+    if path.suffix == ".parquet":
+        from arbkit.market.tables import read_table
+
+        return read_table(path)
+    try:
+        return pl.read_csv(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"{path}: cannot read CEX quotes ({exc})") from exc
+
+
 @app.command()
 def scan(
     pools: Annotated[
@@ -72,10 +84,10 @@ def scan(
             from arbkit.market.example import load_example_market
 
             states, quotes, blocks_df = load_example_market()
-            quotes_df: pl.DataFrame | None = quotes if cex is None else pl.read_csv(cex)
+            quotes_df: pl.DataFrame | None = quotes if cex is None else _read_quotes(cex)
         else:
             states = _read_pool_states(pools)
-            quotes_df = pl.read_csv(cex) if cex is not None else None
+            quotes_df = _read_quotes(cex) if cex is not None else None
         if states.height == 0:
             raise DataError("no pool states to scan")
         chosen = int(states["block"].max()) if block is None else block  # type: ignore[arg-type]
@@ -85,6 +97,10 @@ def scan(
         if quotes_df is not None:
             quotes_df = quotes_df.filter(pl.col("block") == chosen)
         if base_fee_gwei is not None:
+            if not math.isfinite(base_fee_gwei) or base_fee_gwei < 0:
+                raise DataError(
+                    f"--base-fee-gwei must be a finite number >= 0, got {base_fee_gwei}"
+                )
             base_fee = round(base_fee_gwei * 1e9)
         elif blocks_df is not None and blocks_df.filter(pl.col("block") == chosen).height:
             base_fee = int(blocks_df.filter(pl.col("block") == chosen)["base_fee_wei"][0])

@@ -456,6 +456,9 @@ class Simulator:
         metrics = compute_metrics(trades, curve, blocks_per_day=cfg.blocks_per_day)
         metrics.update({"policy": policy.name, "n_blocks": n, "seed": cfg.seed})
         extras: dict[str, Any] = {}
+        bound = getattr(policy, "upper_bound_quote", None)
+        if bound is not None:
+            extras["oracle_bound"] = float(bound)
         pairs = getattr(policy, "calibration", None)
         if pairs:
             # the model's predicted success probability and what happened, per trade

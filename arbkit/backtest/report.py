@@ -171,7 +171,10 @@ def write_report(
         if top:
             parts.append(f"<img src='data:image/png;base64,{_png(by_route, (8.0, 4.5))}'>")
         kinds = firsts[best]["profit_by_kind"]
-        parts.append("<table><tr><th>kind</th><th>net profit</th></tr>")
+        parts.append(
+            f"<p>Net profit by route kind: {html.escape(best)}, first seed.</p>"
+            "<table><tr><th>kind</th><th>net profit</th></tr>"
+        )
         parts.extend(
             f"<tr><td>{html.escape(k)}</td><td>{v:,.2f}</td></tr>" for k, v in kinds.items()
         )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["data_app", "fetch_logs"]
 
 data_app = typer.Typer(
-    help="Fetch market data from an Ethereum node.",
+    help="Market data: simulate a history, calibrate it to real data, fetch logs from a node.",
     no_args_is_help=True,
     add_completion=False,
 )

@@ -259,9 +259,26 @@ class MarketHistory:
 
         The directory is written next to its destination and renamed into place, so a
         failure leaves no half-written history. The output is byte-identical for equal
-        histories.
+        histories. An existing destination is replaced only if it holds a saved history
+        and nothing else.
+
+        Raises
+        ------
+        DataError
+            If the destination is a file, or a folder holding anything but a saved history
+            (nothing of the user's is ever deleted).
         """
-        dest = Path(path)
+        dest = Path(path).resolve()
+        ours = {MANIFEST_NAME, *(f"{t}.parquet" for t in _TABLES)}
+        if dest.exists():
+            if not dest.is_dir():
+                raise DataError(f"{dest}: exists and is not a folder; choose a new folder")
+            present = {p.name for p in dest.iterdir()}
+            if present and (MANIFEST_NAME not in present or not present <= ours):
+                raise DataError(
+                    f"{dest}: not empty and not (only) a saved MarketHistory; refusing to "
+                    "overwrite it, choose a new or empty folder"
+                )
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         try:

@@ -19,7 +19,7 @@ def _fail(message: str) -> None:
 
 
 def simulate(
-    seed: Annotated[int, typer.Option(help="Seed of the run.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run.")] = 0,
     n_blocks: Annotated[
         int | None, typer.Option(help="Blocks to simulate (default 7,200 = one day).")
     ] = None,
@@ -47,7 +47,7 @@ def calibrate(
     data_dir: Annotated[Path, typer.Option(help="The real datasets (../shared/data/real).")] = Path(
         "../shared/data/real"
     ),
-    seed: Annotated[int, typer.Option(help="Seed of the simulated history.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the simulated history.")] = 0,
     n_blocks: Annotated[int, typer.Option(help="Blocks to simulate.")] = 216_000,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/calibration"),
 ) -> None:

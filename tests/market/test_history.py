@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -36,3 +38,21 @@ def test_only_contiguous_slices_are_supported() -> None:
         h[::2]
     with pytest.raises(DataError, match="empty"):
         h[5:5]
+
+
+def test_save_never_deletes_what_is_not_a_saved_history(tmp_path: Path) -> None:
+    h = simulate_market(seed=0, n_blocks=10)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(DataError, match="refusing to overwrite"):
+        h.save(folder)
+    assert (folder / "keep.txt").read_text() == "mine"
+    afile = tmp_path / "f"
+    afile.write_text("x")
+    with pytest.raises(DataError, match="not a folder"):
+        h.save(afile)
+    # a saved history is replaced in place
+    dest = h.save(tmp_path / "h")
+    h2 = simulate_market(seed=1, n_blocks=10)
+    assert MarketHistory.load(h2.save(dest)).meta["seed"] == 1
