@@ -156,9 +156,13 @@ def backtest(
         Path | None,
         typer.Option(help="Replay a saved history (from `arbkit data simulate`) instead."),
     ] = None,
-    report: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = Path(
-        "reports/backtest/index.html"
-    ),
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the HTML report (and a .md table) here; default "
+            "reports/backtest/index.html, or real.html with --real-data."
+        ),
+    ] = None,
     metrics: Annotated[
         Path | None, typer.Option(help="Write mean/std per policy as JSON (for DVC).")
     ] = None,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from arbkit.cli import app
@@ -54,3 +55,26 @@ def test_backtest_command_rejects_an_unknown_policy(tmp_path: Path) -> None:
     )
     assert res.exit_code == 1
     assert "magic" in res.output
+
+
+def test_real_data_report_does_not_overwrite_the_simulated_one(
+    tmp_path: Path, real_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            "--policy",
+            "rule",
+            "--seeds",
+            "1",
+            "--real-data",
+            str(real_data),
+            "--train-blocks",
+            "1000",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "reports/backtest/real.html").exists()
+    assert not (tmp_path / "reports/backtest/index.html").exists()
