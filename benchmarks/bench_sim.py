@@ -57,17 +57,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for r in rows:
         model.execute(
-            Trade(
-                block=r["block"],
-                route=tuple(r["route"]),
-                start_token=r["start_token"],
-                amount_in=r["amount_in"],
-                kind=r["kind"],
-                symbol=r["symbol"],
-                flash_source=r["flash_source"],
-                gas_units=r["gas_units"],
-                edge_bps=r["edge_bps"],
-            ),
+            Trade.from_row(r),
             rng,
         )
     dt = time.perf_counter() - t0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -108,7 +107,3 @@ def compute_metrics(
         "profit_by_kind": dict(by_kind.iter_rows()),
         "arbitrage_net_profit": float(arb["net_profit_quote"].sum()),
     }
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None

@@ -311,7 +311,6 @@ class Simulator:
             pl.lit(cfg.latency_ms, dtype=pl.Float64).alias("latency_ms"),
         )
         baseline = model.execute_batch(base_trades, draws=draws[:n_c])
-        self._baseline = baseline
         regime = build_regime_features(h)
         regime_cols = {c: regime[c].to_list() for c in regime.columns}
         first_block = int(h.block_numbers[0])
@@ -573,19 +572,11 @@ class Simulator:
                 f"{self.policy.name}: size {amount} of candidate {cid} is outside "
                 f"[0, {row['amount_in']}] (the profit-maximising size)"
             )
-        trade = Trade(
-            block=row["block"],
-            route=tuple(row["route"]),
-            start_token=row["start_token"],
+        trade = Trade.from_row(
+            row,
             amount_in=amount,
-            kind=row["kind"],
-            symbol=row["symbol"],
-            flash_source=row["flash_source"],
-            gas_units=row["gas_units"],
             priority_fee_wei=o_tip,
             latency_ms=self.config.latency_ms,
-            edge_bps=row["edge_bps"],
-            age_blocks=int(row.get("age_blocks") or 0),
             bribe_wei=int(order.bribe_wei),
         )
         return self.model.execute(trade, draws=(float(u[0]), float(u[1])))

@@ -147,6 +147,41 @@ class Trade:
     age_blocks: int = 0
     bribe_wei: int = 0
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], **overrides: Any) -> Trade:
+        """Build a trade from one row of a trades or candidates table.
+
+        Reads the columns :meth:`ExecutionModel.execute_batch` reads, with the same
+        defaults for the optional ones (except ``priority_fee_wei``, whose default is
+        this class's); ``overrides`` replace any field.
+        """
+
+        def get(name: str, default: Any) -> Any:
+            value = row.get(name)
+            return default if value is None else value
+
+        kind = str(row["kind"])
+        fields: dict[str, Any] = {
+            "block": int(row["block"]),
+            "route": tuple(row["route"]),
+            "start_token": str(row["start_token"]),
+            "amount_in": int(row["amount_in"]),
+            "kind": kind,
+            "symbol": str(get("symbol", "")),
+            "flash_source": str(
+                get("flash_source", "inventory" if kind == "cex_dex" else "balancer")
+            ),
+            "gas_units": int(get("gas_units", 220_000)),
+            "min_profit": int(get("min_profit", 0)),
+            "priority_fee_wei": int(get("priority_fee_wei", cls.priority_fee_wei)),
+            "latency_ms": float(get("latency_ms", 0.0)),
+            "edge_bps": float(get("edge_bps", 0.0)),
+            "age_blocks": int(get("age_blocks", 0)),
+            "bribe_wei": int(get("bribe_wei", 0)),
+        }
+        fields.update(overrides)
+        return cls(**fields)
+
 
 @dataclass(frozen=True)
 class Outcome:

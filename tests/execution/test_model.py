@@ -112,22 +112,7 @@ def test_execute_batch_matches_scalar_execute_trade_by_trade() -> None:
     scalar_rng = np.random.default_rng(9)
     for i, r in enumerate(trades.iter_rows(named=True)):
         out = model.execute(
-            Trade(
-                block=r["block"],
-                route=tuple(r["route"]),
-                start_token=r["start_token"],
-                amount_in=r["amount_in"],
-                kind=r["kind"],
-                symbol=r["symbol"],
-                flash_source=r["flash_source"],
-                gas_units=r["gas_units"],
-                min_profit=r["min_profit"],
-                priority_fee_wei=r["priority_fee_wei"],
-                latency_ms=r["latency_ms"],
-                edge_bps=r["edge_bps"],
-                age_blocks=r["age_blocks"],
-                bribe_wei=r["bribe_wei"],
-            ),
+            Trade.from_row(r),
             scalar_rng,
         )
         row = batch.row(i, named=True)
