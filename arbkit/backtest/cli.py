@@ -20,10 +20,10 @@ POLICY_NAMES = ("oracle", "rule", "random", "decider", "decider-ml", "rl")
 
 def _factories(train: Any, seed: int) -> dict[str, Callable[[], Any]]:
     """Policy builders; ``train`` is a history the learning policies may train on."""
-    from arbkit.backtest.policies import OraclePolicy, RandomPolicy, RuleBaseline
+    from arbkit.backtest.policies import ForesightPolicy, RandomPolicy, RuleBaseline
 
     out: dict[str, Callable[[], Any]] = {
-        "oracle": OraclePolicy,
+        "oracle": ForesightPolicy,
         "rule": RuleBaseline,
         "random": lambda: RandomPolicy(seed=seed),
     }

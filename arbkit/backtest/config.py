@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from arbkit.execution.config import ExecutionConfig
+from arbkit.execution.replay import DEFAULT_MAX_CANDIDATES
 from arbkit.opportunities.config import ScanConfig
 
 __all__ = ["BacktestConfig", "WalkForwardConfig"]
@@ -23,6 +24,8 @@ class BacktestConfig(BaseModel):
         Starting capital in ETH (valued at the first block's ETH price).
     scan
         Scanner options (candidate kinds, flash source, gas model, CEX fee).
+    max_candidates
+        Candidates a policy sees per block (the replay's; the best by expected net).
     execution
         Execution-model options (inclusion, competition, reverts, costs).
     latency_ms
@@ -31,8 +34,6 @@ class BacktestConfig(BaseModel):
         Tip per gas of the policy's trades (default ``scan.priority_fee_wei``).
     blocks_per_day
         Blocks per day, for daily returns and the Sharpe ratio (7,200 at 12 s).
-    impact_hold_blocks
-        Most blocks a traded pool is withheld (see :mod:`arbkit.backtest.engine`).
     progress
         Show a progress bar.
     """
@@ -41,19 +42,12 @@ class BacktestConfig(BaseModel):
 
     seed: int = 0
     portfolio_value_eth: float = Field(100.0, gt=0)
-    scan: ScanConfig = Field(default_factory=lambda: ScanConfig(max_candidates=8))
+    scan: ScanConfig = Field(default_factory=ScanConfig)
+    max_candidates: int = Field(DEFAULT_MAX_CANDIDATES, ge=1)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     latency_ms: float = Field(0.0, ge=0)
     priority_fee_wei: int | None = Field(None, ge=0)
     blocks_per_day: int = Field(7_200, ge=1)
-    impact_hold_blocks: int = Field(
-        50,
-        ge=0,
-        description=(
-            "Most blocks a pool is withheld after our trade while the replayed prices have "
-            "not moved past its impact (our trades do not move the replayed history)."
-        ),
-    )
     progress: bool = False
 
 

@@ -1,30 +1,28 @@
-"""Event replay: scanner -> policy -> execution model -> accounting -> learning hooks.
+"""Backtest: a policy driven through the one replay, with accounting and learning hooks.
 
-:class:`Simulator` replays a :class:`~arbkit.market.history.MarketHistory` block by block:
+:class:`Simulator` replays a :class:`~arbkit.market.history.MarketHistory` block by block
+through :class:`arbkit.execution.Replay`, the one replay shared with the Gymnasium env,
+the decider's comparison and the dry-run (it decides which candidates a policy sees,
+which gaps are still free, the edges' age and when each outcome becomes known):
 
-1. **Scanner.** Candidates of every block are computed once for the history
-   (:func:`arbkit.opportunities.scan_blocks`, causal: block ``t`` uses the state at ``t``).
-2. **Policy.** The policy sees the block's candidates that it may still trade, the
-   regime features at ``t`` (:func:`arbkit.features.regime.build_regime_features`, causal)
-   and its portfolio, and returns orders: a candidate to execute (optionally resized,
-   with its own tip and coinbase bribe) or a spot swap.
-3. **Execution.** The one execution model (:class:`arbkit.execution.ExecutionModel`)
-   decides what happens. Each candidate has its own pair of uniforms drawn from the run's
-   seed, so every policy replayed with the same seed meets the same luck on the same
-   candidate (common random numbers).
-4. **Accounting.** Realised profit, gas, flash fees and bribes in the quote token, token
-   balances for spot trades, an equity curve marked at every block. Flash-loan trades
-   need no capital; an inventory trade (``cex_dex``) is scaled down so that its notional
-   never exceeds the portfolio's equity.
-5. **Learning hooks.** A trade's outcome is revealed to the policy when its including
-   block is replayed (never earlier): ``on_outcome`` (the decider's ``record_outcome``,
-   the RL policy's ``record_experience``).
+1. **Candidates.** The replay's candidates of the block that the gap rule leaves free.
+2. **Policy.** The policy sees them, the regime features at ``t``
+   (:func:`arbkit.features.regime.build_regime_features`, causal) and its portfolio, and
+   returns orders: a candidate to execute (optionally resized, with its own tip and
+   coinbase bribe) or a spot swap. At most one candidate trade per block.
+3. **Execution.** The one execution model decides what happens, on the candidate's own
+   pair of uniforms from the run's seed (common random numbers).
+4. **Accounting.** Realised profit, gas, flash fees and bribes in the quote token at the
+   including block, token balances for spot trades, an equity curve marked at every
+   block. Flash-loan trades need no capital; an inventory trade (``cex_dex``) is scaled
+   down so that its notional never exceeds the portfolio's equity.
+5. **Learning hooks.** A trade's outcome is revealed to the policy when the replay says
+   it is known (its including block, or its deadline): ``on_outcome``.
 
-Our trades do not move the replayed history. So that a gap is not traded twice, a
-candidate is withheld from the policy while one of its pools has an own trade in flight
-(an expired trade until its deadline), and after a trade lands (or a rival's beats it)
-until the pool's replayed price has moved at least as far as that trade moved it, for
-``BacktestConfig.impact_hold_blocks`` at most.
+A policy gets no future data by accident: ``on_start`` receives a :class:`RunSetup`
+(the options and the history's size), and only a policy that declares
+``foresight = True`` (the :class:`~arbkit.backtest.ForesightPolicy`) is handed the
+replay and the run's draws, through ``on_foresight``.
 """
 
 from __future__ import annotations
@@ -41,9 +39,9 @@ import polars as pl
 
 from arbkit.backtest.config import BacktestConfig
 from arbkit.errors import ArbkitError, DataError
-from arbkit.execution import ExecutionModel, Outcome, Trade
+from arbkit.execution import ExecutionConfig, Outcome, Replay
 from arbkit.market.history import MarketHistory
-from arbkit.opportunities import ScanConfig, scan_blocks
+from arbkit.opportunities import ScanConfig
 
 __all__ = [
     "BacktestPolicy",
@@ -132,12 +130,50 @@ class BlockView:
     portfolio: PortfolioView
 
 
+@dataclass(frozen=True)
+class RunSetup:
+    """What every policy learns before a run: the options and the market data, no outcomes.
+
+    The draws and outcomes of the run are not in it: only a policy that declares
+    ``foresight = True`` receives them (``on_foresight``).
+
+    Attributes
+    ----------
+    history
+        The replayed market data, for causal features (a policy reads block ``t`` and
+        earlier at block ``t``).
+    n_blocks, first_block
+        Size and first block number of the replayed history.
+    seed
+        The run's seed.
+    scan, execution
+        Scanner and execution-model options.
+    latency_ms, priority_fee_wei
+        Latency and default tip of the run's orders.
+    """
+
+    history: MarketHistory
+    n_blocks: int
+    first_block: int
+    seed: int
+    scan: ScanConfig
+    execution: ExecutionConfig
+    latency_ms: float
+    priority_fee_wei: int
+
+
 @runtime_checkable
 class BacktestPolicy(Protocol):
     """The interface the :class:`Simulator` drives.
 
     ``every_block`` policies are called at every block; others only at blocks with
-    candidates they may trade.
+    candidates they may trade. Optional hooks, read when present:
+
+    - ``on_start(setup: RunSetup) -> None``: before the first block;
+    - ``on_foresight(replay: Replay, draws) -> None``: only for a policy whose
+      ``foresight`` attribute is True (the run's candidates and luck in advance);
+    - ``upper_bound_quote`` (float) and ``calibration`` (pairs of model probability and
+      success): copied into :attr:`BacktestResult.extras` after the run.
     """
 
     name: str
@@ -148,39 +184,49 @@ class BacktestPolicy(Protocol):
         ...
 
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
-        """Learn from an order's outcome, revealed at its including block."""
+        """Learn from an order's outcome, revealed when the replay says it is known."""
         ...
 
 
-_CANDIDATE_CACHE: dict[tuple[int, str], tuple[MarketHistory, pl.DataFrame]] = {}
+_REPLAY_CACHE: dict[tuple[int, str], tuple[MarketHistory, Replay]] = {}
+
+
+def get_replay(history: MarketHistory, config: BacktestConfig | None = None) -> Replay:
+    """Return the :class:`Replay` of ``history`` under ``config`` (cached per history object)."""
+    cfg = config or BacktestConfig()
+    key = (
+        id(history),
+        "|".join(
+            (
+                cfg.scan.model_dump_json(),
+                cfg.execution.model_dump_json(),
+                repr(cfg.latency_ms),
+                repr(cfg.priority_fee_wei),
+                repr(cfg.max_candidates),
+            )
+        ),
+    )
+    hit = _REPLAY_CACHE.get(key)
+    if hit is not None and hit[0] is history:
+        return hit[1]
+    replay = Replay(
+        history,
+        execution=cfg.execution,
+        scan=cfg.scan,
+        latency_ms=cfg.latency_ms,
+        priority_fee_wei=cfg.priority_fee_wei,
+        max_candidates=cfg.max_candidates,
+    )
+    if len(_REPLAY_CACHE) > 8:
+        _REPLAY_CACHE.clear()
+    _REPLAY_CACHE[key] = (history, replay)
+    return replay
 
 
 def prepare_candidates(history: MarketHistory, scan: ScanConfig | None = None) -> pl.DataFrame:
-    """Scan every block of ``history`` once (cached per history object and scan config).
-
-    Returns the candidates table with a ``cand_id`` column (row number) and ``age_blocks``
-    (:func:`arbkit.features.route.add_edge_age`, causal), sorted by block then net profit.
-    """
-    cfg = scan or ScanConfig(max_candidates=8)
-    key = (id(history), cfg.model_dump_json())
-    hit = _CANDIDATE_CACHE.get(key)
-    if hit is not None and hit[0] is history:
-        return hit[1]
-    from arbkit.features.route import add_edge_age
-
-    cands = add_edge_age(
-        scan_blocks(
-            history.pool_states,
-            base_fees=history.blocks.select("block", "base_fee_wei"),
-            cex_quotes=history.cex_quotes,
-            config=cfg,
-        )
-    ).with_row_index("cand_id")
-    cands = cands.with_columns(pl.col("cand_id").cast(pl.Int64))
-    if len(_CANDIDATE_CACHE) > 8:
-        _CANDIDATE_CACHE.clear()
-    _CANDIDATE_CACHE[key] = (history, cands)
-    return cands
+    """Return the replay's candidates of every block (``cand_id``, ``age_blocks``, ``gap_id``)."""
+    cfg = BacktestConfig() if scan is None else BacktestConfig(scan=scan)
+    return get_replay(history, cfg).candidates
 
 
 class BacktestResult(Mapping[str, Any]):
@@ -239,13 +285,10 @@ class _State:
     cash_quote: float = 0.0  # P&L of arbitrage trades and gas, in quote
     units: dict[str, int] = field(default_factory=dict)  # spot token balances
     pending: list[_Pending] = field(default_factory=list)
-    busy_until: dict[int, int] = field(default_factory=dict)  # pool -> last in-flight t
-    # pool -> (direction of our price move, price after it, last position withheld)
-    impact: dict[int, tuple[float, float, int]] = field(default_factory=dict)
 
 
 class Simulator:
-    """Replay a market history through a policy and the execution model.
+    """Replay a market history through a policy, the one replay and the execution model.
 
     Parameters
     ----------
@@ -257,7 +300,9 @@ class Simulator:
     config
         Run options.
     candidates
-        Precomputed candidates (from :func:`prepare_candidates` with ``config.scan``).
+        A candidates table to use instead of scanning.
+    replay
+        A :class:`Replay` of ``data`` built with the same options (shared between runs).
 
     Examples
     --------
@@ -272,6 +317,7 @@ class Simulator:
         config: BacktestConfig | None = None,
         *,
         candidates: pl.DataFrame | None = None,
+        replay: Replay | None = None,
     ) -> None:
         from arbkit.backtest.policies import as_backtest_policy
 
@@ -280,15 +326,29 @@ class Simulator:
         if self.history.n_blocks < 2:
             raise DataError("Simulator: the history needs at least two blocks")
         self.policy: BacktestPolicy = as_backtest_policy(policy)
-        self.model = ExecutionModel(self.history, self.config.execution, self.config.scan)
-        self._candidates = candidates
+        cfg = self.config
+        if replay is not None:
+            if replay.history is not self.history:
+                raise ArbkitError("Simulator: the replay was built on another history")
+            self.replay = replay
+        elif candidates is not None:
+            self.replay = Replay(
+                self.history,
+                execution=cfg.execution,
+                scan=cfg.scan,
+                latency_ms=cfg.latency_ms,
+                priority_fee_wei=cfg.priority_fee_wei,
+                candidates=candidates,
+                max_candidates=cfg.max_candidates,
+            )
+        else:
+            self.replay = get_replay(self.history, cfg)
+        self.model = self.replay.model
 
     @property
     def candidates(self) -> pl.DataFrame:
-        """The candidates of every block (computed on first use)."""
-        if self._candidates is None:
-            self._candidates = prepare_candidates(self.history, self.config.scan)
-        return self._candidates
+        """The replay's candidates of every block."""
+        return self.replay.candidates
 
     async def run(self) -> BacktestResult:
         """Run the backtest without blocking the event loop (in a worker thread)."""
@@ -300,29 +360,16 @@ class Simulator:
 
         cfg = self.config
         h = self.history
+        replay = self.replay
         model = self.model
         n = h.n_blocks
         cands = self.candidates
-        n_c = cands.height
-        draws = np.random.default_rng(np.random.SeedSequence(cfg.seed)).random((max(n_c, 1), 2))
-        tip = cfg.scan.priority_fee_wei if cfg.priority_fee_wei is None else cfg.priority_fee_wei
-        base_trades = cands.with_columns(
-            pl.lit(tip, dtype=pl.Int64).alias("priority_fee_wei"),
-            pl.lit(cfg.latency_ms, dtype=pl.Float64).alias("latency_ms"),
-        )
-        baseline = model.execute_batch(base_trades, draws=draws[:n_c])
+        draws = replay.draws(cfg.seed)
+        baseline = _default_outcomes(replay, cfg.seed, draws)
         regime = build_regime_features(h)
         regime_cols = {c: regime[c].to_list() for c in regime.columns}
-        first_block = int(h.block_numbers[0])
         blocks = h.block_numbers
         timestamps = h.blocks["timestamp"].to_list()
-        c_block = cands["block"].to_numpy()
-        starts = np.searchsorted(c_block, blocks, side="left")
-        ends = np.searchsorted(c_block, blocks, side="right")
-        pool_idx = h.pool_index
-        routes = cands["route"].to_list()
-        route_pools = [tuple(pool_idx[p] for p in r) for r in routes]
-        r0, r1 = h.reserves()
         native = cfg.scan.native_token
         quote = cfg.scan.quote_token
         unit_native = model.unit_price(native)
@@ -337,16 +384,30 @@ class Simulator:
         spot_pool = self._spot_pool(native, quote)
         policy = self.policy
         every = bool(getattr(policy, "every_block", False))
-        gap_rule = not bool(getattr(policy, "ignores_gap_rule", False))
+        ledger = replay.ledger()
         on_start = getattr(policy, "on_start", None)
         if callable(on_start):
-            on_start(self)
+            on_start(
+                RunSetup(
+                    history=h,
+                    n_blocks=n,
+                    first_block=int(blocks[0]),
+                    seed=cfg.seed,
+                    scan=cfg.scan,
+                    execution=cfg.execution,
+                    latency_ms=cfg.latency_ms,
+                    priority_fee_wei=replay.priority_fee_wei,
+                )
+            )
+        if getattr(policy, "foresight", False):
+            policy.on_foresight(replay, draws)  # type: ignore[attr-defined]
         records: list[dict[str, Any]] = []
         # equity deltas by block position (arbitrage P&L lands at the including block)
         pnl_delta = np.zeros(n)
         unit_delta: dict[str, FloatArray] = {}
         peak = initial
         progress = _progress(n, cfg.progress, policy.name)
+        starts = replay.starts
 
         def value_at(t: int) -> tuple[float, float]:
             nat = state.units.get(native, 0)
@@ -357,7 +418,7 @@ class Simulator:
         for t in range(n):
             if progress is not None and t % 2_000 == 0:
                 progress(t)
-            # reveal outcomes whose including block is now replayed
+            # reveal the outcomes known at this block
             if state.pending:
                 due = [d for d in state.pending if d.reveal_t <= t]
                 if due:
@@ -365,15 +426,8 @@ class Simulator:
                     for d in due:
                         state.cash_quote += d.outcome.net_profit_quote
                         policy.on_outcome(d.order, d.outcome, d.view)
-            lo, hi = int(starts[t]), int(ends[t])
-            if hi <= lo:
-                allowed = []
-            elif gap_rule:
-                allowed = [
-                    i for i in range(lo, hi) if self._tradable(state, route_pools[i], t, r0, r1)
-                ]
-            else:
-                allowed = list(range(lo, hi))
+            lo, hi = int(starts[t]), int(starts[t + 1])
+            allowed = ledger.free(t) if hi > lo else []
             if not allowed and not every:
                 continue
             nat_q, q_q = value_at(t)
@@ -416,26 +470,16 @@ class Simulator:
                         continue  # one candidate trade per block
                     flash_done = True
                     order = self._cap_inventory(cid, order, view.portfolio.equity_quote)
-                    outcome = self._execute(cid, order, draws[cid], tip, baseline)
-                    rec = self._record(t, cid, order, outcome, policy.name)
-                    records.append(rec)
+                    outcome = self._execute(cid, order, draws, baseline)
+                    records.append(self._record(cid, order, outcome, policy.name))
                     inc = outcome.included_block
-                    if inc is None:
-                        # expired (or dropped by a private relay): known once its deadline
-                        # has passed, and its pools stay busy until then
-                        first_ok = 1 + int(cfg.latency_ms // (cfg.execution.block_time_s * 1e3))
-                        reveal = min(t + first_ok + cfg.execution.max_delay_blocks + 1, n)
-                    else:
-                        reveal = inc - first_block
+                    reveal = replay.reveal_position(t, inc)
+                    if inc is not None:
                         pnl_delta[reveal] += outcome.net_profit_quote
-                    for p in route_pools[cid]:
-                        state.busy_until[p] = max(state.busy_until.get(p, -1), reveal - 1)
-                    if inc is not None and outcome.reason in ("ok", "competitor"):
-                        # our trade (or the rival's that beat it) moved these pools
-                        self._mark_impact(state, cid, outcome, reveal - 1, r0, r1)
+                    ledger.take(cid, reveal, inc is not None)
                     state.pending.append(_Pending(order, outcome, view, reveal))
                 elif order.side in ("buy", "sell"):
-                    spot = self._spot(t, order, state, spot_pool, native, quote, unit_delta, tip)
+                    spot = self._spot(t, order, state, spot_pool, native, quote, unit_delta)
                     if spot is not None:
                         records.append(spot)
                         pnl_delta[min(t + 1, n - 1)] -= spot["gas_paid_quote"]
@@ -443,7 +487,7 @@ class Simulator:
                     raise ArbkitError(f"{policy.name}: unknown order side {order.side!r}")
         if progress is not None:
             progress(n)
-        # outcomes of trades landing after the end are revealed at the end
+        # outcomes known only after the last block are revealed at the end
         for d in state.pending:
             policy.on_outcome(d.order, d.outcome, d.view)
         curve = self._equity_curve(
@@ -457,7 +501,7 @@ class Simulator:
         extras: dict[str, Any] = {}
         bound = getattr(policy, "upper_bound_quote", None)
         if bound is not None:
-            extras["oracle_bound"] = float(bound)
+            extras["upper_bound"] = float(bound)
         pairs = getattr(policy, "calibration", None)
         if pairs:
             # the model's predicted success probability and what happened, per trade
@@ -474,63 +518,6 @@ class Simulator:
                 if best is None or depth > best[0]:
                     best = (depth, p.pool)
         return None if best is None else best[1]
-
-    @staticmethod
-    def _tradable(
-        state: _State,
-        pools: tuple[int, ...],
-        t: int,
-        r0: npt.NDArray[np.object_],
-        r1: npt.NDArray[np.object_],
-    ) -> bool:
-        for p in pools:
-            if state.busy_until.get(p, -1) >= t:
-                return False
-            hold = state.impact.get(p)
-            if hold is not None:
-                direction, price_after, until = hold
-                moved = direction * (float(r1[t, p]) / float(r0[t, p]) - price_after) >= 0
-                if moved or t > until:
-                    del state.impact[p]  # the replayed market has caught up with our trade
-                else:
-                    return False
-        return True
-
-    def _mark_impact(
-        self,
-        state: _State,
-        cid: int,
-        outcome: Outcome,
-        s: int,
-        r0: npt.NDArray[np.object_],
-        r1: npt.NDArray[np.object_],
-    ) -> None:
-        """Withhold the trade's pools until the replayed prices move past its impact.
-
-        The replayed history does not contain our trade: after it, the history's pool
-        price still shows the gap we closed. Each pool of the route is withheld until
-        its replayed price has moved at least as far as our swap moved it (in the same
-        direction), or for ``impact_hold_blocks`` at most.
-        """
-        row = self.candidates.row(cid, named=True)
-        route = self.model._route(row["route"], row["start_token"], row["kind"], row["symbol"])
-        a = int(outcome.amount_in)
-        until = s + self.config.impact_hold_blocks
-        for p, d, f in zip(route.pools, route.dirs, route.fees, strict=True):
-            x, y = int(r0[s, p]), int(r1[s, p])
-            r_in, r_out = (x, y) if d == 0 else (y, x)
-            awf = a * (10_000 - f)
-            out = awf * r_out // (r_in * 10_000 + awf)
-            if d == 0:
-                x2, y2 = x + a, y - out
-            else:
-                x2, y2 = x - out, y + a
-            if x2 <= 0 or y2 <= 0:
-                break
-            before, after = y / x, y2 / x2
-            direction = 1.0 if after > before else -1.0
-            state.impact[p] = (direction, after, until)
-            a = out
 
     def _cap_inventory(self, cid: int, order: Order, equity_quote: float) -> Order:
         """Scale an inventory (cex_dex) trade down to what the portfolio can pay for."""
@@ -551,37 +538,28 @@ class Simulator:
         )
 
     def _execute(
-        self,
-        cid: int,
-        order: Order,
-        u: FloatArray,
-        tip: int,
-        baseline: pl.DataFrame,
+        self, cid: int, order: Order, draws: FloatArray, baseline: pl.DataFrame
     ) -> Outcome:
+        replay = self.replay
         row = self.candidates.row(cid, named=True)
         amount = row["amount_in"] if order.amount_in is None else int(order.amount_in)
+        tip = replay.priority_fee_wei
         o_tip = tip if order.priority_fee_wei is None else int(order.priority_fee_wei)
         if amount == row["amount_in"] and o_tip == tip and order.bribe_wei == 0:
-            # the run's baseline already executed this trade on these draws
-            b = baseline.row(cid, named=True)
-            return Outcome(
-                **{k: (tuple(v) if k == "route" else v) for k, v in b.items()}  # type: ignore[arg-type]
+            # the run's default order on these draws is already known
+            return outcome_from_row(baseline.row(cid, named=True))
+        try:
+            return replay.execute(
+                cid,
+                draws,
+                amount_in=amount,
+                priority_fee_wei=o_tip,
+                bribe_wei=int(order.bribe_wei),
             )
-        if amount > row["amount_in"] or amount < 0:
-            raise ArbkitError(
-                f"{self.policy.name}: size {amount} of candidate {cid} is outside "
-                f"[0, {row['amount_in']}] (the profit-maximising size)"
-            )
-        trade = Trade.from_row(
-            row,
-            amount_in=amount,
-            priority_fee_wei=o_tip,
-            latency_ms=self.config.latency_ms,
-            bribe_wei=int(order.bribe_wei),
-        )
-        return self.model.execute(trade, draws=(float(u[0]), float(u[1])))
+        except DataError as exc:
+            raise ArbkitError(f"{self.policy.name}: {exc}") from None
 
-    def _record(self, t: int, cid: int, order: Order, o: Outcome, policy: str) -> dict[str, Any]:
+    def _record(self, cid: int, order: Order, o: Outcome, policy: str) -> dict[str, Any]:
         row = self.candidates.row(cid, named=True)
         return {
             "policy": policy,
@@ -617,7 +595,6 @@ class Simulator:
         native: str,
         quote: str,
         unit_delta: dict[str, FloatArray],
-        tip: int,
     ) -> dict[str, Any] | None:
         if pool is None:
             raise ArbkitError(f"no {native}/{quote} pool for spot orders")
@@ -637,7 +614,11 @@ class Simulator:
         if amount <= 0:
             return None
         res = self.model.execute_swaps(
-            pool, token_in, [amount], [int(h.block_numbers[t])], priority_fee_wei=tip
+            pool,
+            token_in,
+            [amount],
+            [int(h.block_numbers[t])],
+            priority_fee_wei=self.replay.priority_fee_wei,
         )
         if not bool(res.executed[0]):
             return None
@@ -733,3 +714,25 @@ def _progress(n: int, enabled: bool, name: str) -> Any:
             bar.stop()
 
     return update
+
+
+_BASELINE_CACHE: dict[tuple[int, int], tuple[Replay, pl.DataFrame]] = {}
+
+
+def _default_outcomes(replay: Replay, seed: int, draws: FloatArray) -> pl.DataFrame:
+    """Outcomes of every candidate's default order on the run's draws (cached per replay, seed)."""
+    key = (id(replay), seed)
+    hit = _BASELINE_CACHE.get(key)
+    if hit is not None and hit[0] is replay:
+        return hit[1]
+    out = replay.default_outcomes(draws)
+    if len(_BASELINE_CACHE) > 16:
+        _BASELINE_CACHE.clear()
+    _BASELINE_CACHE[key] = (replay, out)
+    return out
+
+
+def outcome_from_row(row: Mapping[str, Any]) -> Outcome:
+    """Return an :class:`Outcome` from one row of ``ExecutionModel.execute_batch``'s table."""
+    fields: dict[str, Any] = {k: (tuple(v) if k == "route" else v) for k, v in row.items()}
+    return Outcome(**fields)

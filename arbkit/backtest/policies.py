@@ -6,23 +6,25 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from arbkit.backtest.engine import BacktestPolicy, BlockView, Order
+from arbkit.backtest.engine import BacktestPolicy, BlockView, Order, RunSetup
 from arbkit.errors import ArbkitError
-from arbkit.execution import ExecutionModel, Outcome
+from arbkit.execution import ExecutionModel, Outcome, Replay
 
 if TYPE_CHECKING:
-    from arbkit.backtest.engine import Simulator
     from arbkit.decider import AdvancedAIDecider
 
 __all__ = [
     "DeciderPolicy",
-    "OraclePolicy",
+    "ForesightPolicy",
     "RLPolicyAdapter",
     "RandomPolicy",
     "RuleBaseline",
     "as_backtest_policy",
+    "foresight_values",
+    "upper_bound",
 ]
 
 
@@ -78,73 +80,84 @@ class RandomPolicy:
         """Do nothing."""
 
 
-class OraclePolicy:
-    """Perfect foresight: the upper bound of every arbitrage policy on the same history.
+class ForesightPolicy:
+    """Perfect foresight under the gap rule, and the upper bound of every policy.
 
-    At each block it takes the candidate with the best realised net profit, known in
-    advance, evaluated without rivals, paying no tip, with certain inclusion at the best
-    of every delay a trade may suffer (0 to ``max_delay_blocks``), on the same draws as
-    every other policy. It is not subject to the one-trade-per-gap rule,
-    so it may take a gap that persists over several blocks more than once: it bounds
-    what any policy could earn, it is not an achievable strategy. Its own trades are
-    then executed like any other policy's (rivals included) and reported as such; the
-    bound is in ``upper_bound_quote``.
+    Only this policy is handed the run's candidates and draws in advance
+    (``on_foresight``). For each candidate it evaluates the best net profit any order on
+    it could realise: the full size, no tip, no rivals, certain inclusion, at the best of
+    every inclusion delay (0 to ``max_delay_blocks``), on the run's draws. At each block it
+    takes the free candidate (the same gap rule as every policy) with the best such value,
+    if positive; its trades are then executed like any other policy's (rivals included).
+
+    ``upper_bound_quote`` bounds the realised net of every policy on the same run: a
+    policy sends at most one candidate trade per block, and under the gap rule at most one
+    of its trades per gap is included (an expired trade pays nothing), so its net is at
+    most the sum, over blocks, of the block's best foresight value, and at most the same
+    sum over gaps; the bound is the smaller of the two.
     """
 
     every_block = False
-    ignores_gap_rule = True
+    foresight = True
 
     def __init__(self) -> None:
-        self.name = "oracle"
-        self._best: dict[int, tuple[int, float]] = {}
+        self.name = "foresight"
         self.upper_bound_quote = 0.0
+        self._value: list[float] = []
 
-    def on_start(self, sim: Simulator) -> None:
+    def on_foresight(self, replay: Replay, draws: npt.NDArray[np.float64]) -> None:
         """Evaluate every candidate with foresight on the run's draws."""
-        cfg = sim.config
-        bound_model = ExecutionModel(
-            sim.history,
-            cfg.execution.model_copy(update={"competition": False, "certain_inclusion": True}),
-            cfg.scan,
-        )
-        cands = sim.candidates
-        draws = np.random.default_rng(np.random.SeedSequence(cfg.seed)).random(
-            (max(cands.height, 1), 2)
-        )
-        # a trade may land up to max_delay_blocks late, on a later state (and a CEX-DEX
-        # trade settles at a later quote): the bound is the best over every delay
-        block_ms = cfg.execution.block_time_s * 1_000.0
-        nets = []
-        for delay in range(cfg.execution.max_delay_blocks + 1):
-            out = bound_model.execute_batch(
-                cands.with_columns(
-                    pl.lit(0, dtype=pl.Int64).alias("priority_fee_wei"),
-                    pl.lit(cfg.latency_ms + delay * block_ms, dtype=pl.Float64).alias("latency_ms"),
-                ),
-                draws=draws[: cands.height],
-            )
-            nets.append(out["net_profit_quote"].to_numpy())
-        bound = np.max(np.vstack(nets), axis=0) if nets else np.zeros(0)
-        best = (
-            pl.DataFrame({"block": cands["block"], "cand_id": cands["cand_id"]})
-            .with_columns(pl.Series("net", bound))
-            .filter(pl.col("net") > 0)
-            .sort(["block", "net"], descending=[False, True])
-            .unique("block", keep="first", maintain_order=True)
-        )
-        self._best = {
-            int(b): (int(c), float(v))
-            for b, c, v in best.select("block", "cand_id", "net").iter_rows()
-        }
-        self.upper_bound_quote = float(best["net"].sum())
+        value = foresight_values(replay, draws)
+        self._value = value.tolist()
+        self.upper_bound_quote = upper_bound(replay, value)
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
-        """Return the block's best candidate in hindsight, if it earns anything."""
-        hit = self._best.get(view.block)
-        return () if hit is None else (Order(cand_id=hit[0]),)
+        """Return the free candidate with the best foresight value, if it earns anything."""
+        best, best_v = -1, 0.0
+        for cid in view.candidates["cand_id"].to_list():
+            v = self._value[cid]
+            if v > best_v:
+                best, best_v = int(cid), v
+        return () if best < 0 else (Order(cand_id=best),)
 
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         """Do nothing."""
+
+
+def foresight_values(replay: Replay, draws: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Best net profit (quote) of each candidate with foresight: no tip, no rivals, best delay."""
+    cands = replay.candidates
+    if cands.height == 0:
+        return np.zeros(0)
+    bound_model = ExecutionModel(
+        replay.history,
+        replay.execution.model_copy(update={"competition": False, "certain_inclusion": True}),
+        replay.scan,
+    )
+    block_ms = replay.execution.block_time_s * 1_000.0
+    nets = []
+    for delay in range(replay.max_delay + 1):
+        out = bound_model.execute_batch(
+            cands.with_columns(
+                pl.lit(0, dtype=pl.Int64).alias("priority_fee_wei"),
+                pl.lit(replay.latency_ms + delay * block_ms, dtype=pl.Float64).alias("latency_ms"),
+            ),
+            draws=draws,
+        )
+        nets.append(out["net_profit_quote"].to_numpy())
+    return np.asarray(np.max(np.vstack(nets), axis=0), dtype=np.float64)
+
+
+def upper_bound(replay: Replay, value: npt.NDArray[np.float64]) -> float:
+    """Return the smaller of the per-block and per-gap sums of the best foresight values."""
+    if value.size == 0:
+        return 0.0
+    frame = pl.DataFrame(
+        {"block": replay.candidates["block"], "gap": replay.cand_gap, "v": np.maximum(value, 0.0)}
+    )
+    per_block = float(frame.group_by("block").agg(pl.col("v").max())["v"].sum())
+    per_gap = float(frame.group_by("gap").agg(pl.col("v").max())["v"].sum())
+    return min(per_block, per_gap)
 
 
 class DeciderPolicy:
@@ -163,14 +176,7 @@ class DeciderPolicy:
         self.name = name or (
             "decider+ml" if decider.config.enable_ml_scoring else "decider (no ML)"
         )
-        self._batch: Any = None
         self.calibration: list[tuple[float, bool]] = []  # (model probability, success)
-
-    def on_start(self, sim: Simulator) -> None:
-        """Build the decider's columnar view of every candidate of the run once."""
-        from arbkit.decider import CandidateBatch
-
-        self._batch = CandidateBatch.from_table(sim.candidates)
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
         """Return the decider's pick for this block, sized."""
@@ -178,11 +184,7 @@ class DeciderPolicy:
 
         self.decider.update_regime(MarketRegime.from_row(view.regime))
         ids = view.candidates["cand_id"].to_numpy()
-        batch = (
-            self._batch.take(ids)
-            if self._batch is not None
-            else CandidateBatch.from_table(view.candidates)
-        )
+        batch = CandidateBatch.from_table(view.candidates)
         decision = self.decider.pick_best(batch, portfolio_value_eth=view.portfolio.equity_eth)
         if decision is None:
             return ()
@@ -256,18 +258,18 @@ class RLPolicyAdapter:
         self._symbol = ""
         self._max_dd_frac = 0.02
 
-    def on_start(self, sim: Simulator) -> None:
-        """Build the env view of the replayed history (features only)."""
+    def on_start(self, setup: RunSetup) -> None:
+        """Build the env view of the replayed history (causal features only)."""
         from arbkit.rl import ArbitrageEnv, ArbitrageEnvConfig
 
-        cfg = ArbitrageEnvConfig(
-            window_blocks=min(256, sim.history.n_blocks - 1), flash_outcomes="batch"
-        )
+        cfg = ArbitrageEnvConfig(window_blocks=min(256, setup.n_blocks - 1))
         self._env = ArbitrageEnv(
-            sim.history,
+            setup.history,
             config=cfg,
-            execution_config=sim.config.execution,
-            scan_config=sim.config.scan,
+            execution_config=setup.execution,
+            scan_config=setup.scan,
+            latency_ms=setup.latency_ms,
+            priority_fee_wei=setup.priority_fee_wei,
         )
         self._symbol = str(self._env.symbol)
         self._max_dd_frac = cfg.max_drawdown_frac

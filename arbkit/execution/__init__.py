@@ -1,4 +1,7 @@
-"""The one execution model shared by the backtest, the Gymnasium env and the dry-run."""
+"""The one execution model and the one replay.
+
+Shared by the backtest, the Gymnasium env, the decider's evaluation and the dry-run.
+"""
 
 from arbkit.execution.config import ExecutionConfig
 from arbkit.execution.model import (
@@ -9,13 +12,29 @@ from arbkit.execution.model import (
     SwapOutcomes,
     Trade,
 )
+from arbkit.execution.replay import (
+    NOT_INCLUDED,
+    GapLedger,
+    LaneLedger,
+    OutcomeCells,
+    Replay,
+    add_edge_age,
+    route_keys,
+)
 
 __all__ = [
+    "NOT_INCLUDED",
     "OUTCOME_COLUMNS",
     "REASONS",
     "ExecutionConfig",
     "ExecutionModel",
+    "GapLedger",
+    "LaneLedger",
     "Outcome",
+    "OutcomeCells",
+    "Replay",
     "SwapOutcomes",
     "Trade",
+    "add_edge_age",
+    "route_keys",
 ]

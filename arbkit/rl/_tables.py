@@ -1,17 +1,14 @@
 """Everything the arbitrage env needs that depends only on the history, computed once.
 
-The env's step is array lookups into an :class:`EnvTables`; the random part of an
-episode (the execution model's draws for the flash trades) goes through
-:meth:`FlashOracle.outcomes`, which asks :meth:`ExecutionModel.execute_batch` for many
-episode windows at once.
+The env's step is array look-ups into an :class:`EnvTables` and the one replay
+(:class:`arbkit.execution.Replay`): its candidates, its gap rule and its outcome cells,
+shared with the backtest.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,11 +17,11 @@ import numpy.typing as npt
 import polars as pl
 
 from arbkit.errors import ConfigError, DataError
-from arbkit.execution import REASONS, ExecutionConfig, ExecutionModel
+from arbkit.execution import REASONS, ExecutionConfig, Replay
 from arbkit.market.amm import get_amount_in
 from arbkit.market.history import MarketHistory
 from arbkit.market.sim import simulate_market
-from arbkit.opportunities import ScanConfig, scan_blocks
+from arbkit.opportunities import ScanConfig
 from arbkit.rl.config import ArbitrageEnvConfig
 from arbkit.rl.state import encode_states
 
@@ -39,17 +36,6 @@ FLASH_OUTCOMES: tuple[str, ...] = (*REASONS, "no_candidate")
 NO_CANDIDATE = len(REASONS)
 
 DEFAULT_HISTORY_BLOCKS = 3_000
-_CANDIDATE_COLUMNS = (
-    "block",
-    "route",
-    "kind",
-    "symbol",
-    "start_token",
-    "flash_source",
-    "amount_in",
-    "edge_bps",
-    "gas_units",
-)
 
 
 @lru_cache(maxsize=2)
@@ -60,38 +46,6 @@ def default_history(n_blocks: int = DEFAULT_HISTORY_BLOCKS) -> MarketHistory:
 
 def _scaled_gas(units: int, multiplier: float) -> int:
     return math.ceil(units * multiplier)
-
-
-def best_candidates(
-    history: MarketHistory, scan_config: ScanConfig, candidates: pl.DataFrame | None
-) -> pl.DataFrame:
-    """Return one candidate per block (the highest expected net profit), scanning if needed."""
-    if candidates is None:
-        candidates = scan_blocks(
-            history.pool_states,
-            base_fees=history.blocks.select("block", "base_fee_wei"),
-            cex_quotes=history.cex_quotes,
-            config=scan_config.model_copy(update={"max_candidates": 1}),
-        )
-    missing = [
-        c
-        for c in (*_CANDIDATE_COLUMNS, "net_profit_quote", "notional_quote")
-        if c not in candidates.columns
-    ]
-    if missing:
-        raise DataError(f"candidates: missing column(s) {missing} (use scan_blocks' table)")
-    first, last = int(history.block_numbers[0]), int(history.block_numbers[-1])
-    outside = candidates.filter(~pl.col("block").is_between(first, last))
-    if outside.height:
-        raise DataError(
-            f"candidates: block {outside['block'][0]} is outside the history [{first}, {last}]"
-        )
-    return (
-        candidates.with_row_index("_row")
-        .sort(["block", "net_profit_quote", "_row"], descending=[False, True, False])
-        .unique("block", keep="first", maintain_order=True)
-        .drop("_row")
-    )
 
 
 def _pick_spot_pool(history: MarketHistory, quote: str, native: str) -> str:
@@ -149,6 +103,8 @@ class EnvTables:
     gas_percentile: FloatArray
     liquidity_quote: FloatArray
     expected_net_quote: FloatArray  # best candidate's expected net profit, 0 when none
+    cand_edge: FloatArray  # each replay candidate's normalised edge (observation 0)
+    cand_net: FloatArray  # each replay candidate's expected net profit (quote)
     mark: FloatArray  # quote per whole base token
     lot_base: FloatArray  # whole base tokens of one spot trade
     lot_units: tuple[int, ...]  # the same in base units
@@ -159,17 +115,11 @@ class EnvTables:
     sell_ok: BoolArray
     sell_flow: FloatArray  # quote received, valued at t + 1
     sell_gas: FloatArray
-    candidate_row: IntArray  # row of the block's candidate in ``candidates``, -1 if none
-    candidates: pl.DataFrame
 
 
-def build_tables(
-    history: MarketHistory,
-    model: ExecutionModel,
-    config: ArbitrageEnvConfig,
-    candidates: pl.DataFrame | None,
-) -> EnvTables:
-    """Precompute features, spot trade outcomes and the per-block best candidate."""
+def build_tables(history: MarketHistory, replay: Replay, config: ArbitrageEnvConfig) -> EnvTables:
+    """Precompute features, spot trade outcomes and each candidate's observed edge."""
+    model = replay.model
     scfg = model.scan_config
     n = history.n_blocks
     quote, native = scfg.quote_token, scfg.native_token
@@ -214,18 +164,25 @@ def build_tables(
     sell = model.execute_swaps(pool_id, base, lots, blocks, gas_units=gas_units)
     sell_ok = np.asarray(sell.executed, dtype=bool)
 
-    # features (causal: block t uses data up to t)
-    best = best_candidates(history, scfg, candidates)
-    row_of = np.full(n, -1, dtype=np.int64)
-    pos = best["block"].to_numpy() - blocks[0]
-    row_of[pos] = np.arange(best.height)
-    net = np.zeros(n)
-    edge = np.zeros(n)
-    net[pos] = best["net_profit_quote"].to_numpy()
+    # features (causal: block t uses data up to t); observation 0 is set at each step
+    # from the best candidate the replay leaves free
+    cands = replay.candidates
     with np.errstate(divide="ignore", invalid="ignore"):
-        edge[pos] = np.nan_to_num(
-            best["net_profit_quote"].to_numpy() / best["notional_quote"].to_numpy() * 1e4
+        cand_edge_bps = np.nan_to_num(
+            cands["net_profit_quote"].to_numpy() / cands["notional_quote"].to_numpy() * 1e4
         )
+    cand_edge = encode_states(
+        edge_bps=cand_edge_bps,
+        position_frac=0.0,
+        portfolio_health=1.0,
+        volatility_bps=np.zeros(cands.height),
+        gas_percentile=np.zeros(cands.height),
+        liquidity_quote=np.zeros(cands.height),
+        scales=config.state_scales,
+    )[:, 0].astype(np.float64)
+    first = replay.block_candidates[:, 0]
+    net = np.append(replay.cand_net, 0.0)[first]  # -1 (no candidate) reads the 0 appended
+    edge = np.append(cand_edge_bps, 0.0)[first]
     vol = _rolling_volatility_bps(mark, config.volatility_window_blocks)
     gas_pct = _gas_percentile(history.base_fee_wei.astype(np.float64), config.gas_window_blocks)
     r0f, r1f = history.reserves_float()
@@ -241,11 +198,6 @@ def build_tables(
         liquidity_quote=depth,
         scales=config.state_scales,
     )
-    cand = best.select(_CANDIDATE_COLUMNS).with_columns(
-        pl.col("gas_units").map_elements(
-            lambda g: _scaled_gas(int(g), config.gas_multiplier), return_dtype=pl.Int64
-        )
-    )
     return EnvTables(
         n_blocks=n,
         block_numbers=blocks,
@@ -258,6 +210,8 @@ def build_tables(
         gas_percentile=gas_pct,
         liquidity_quote=depth,
         expected_net_quote=net,
+        cand_edge=cand_edge,
+        cand_net=replay.cand_net,
         mark=np.asarray(mark, dtype=np.float64),
         lot_base=lot_f / 10.0**dec_base,
         lot_units=tuple(lots),
@@ -268,190 +222,48 @@ def build_tables(
         sell_ok=sell_ok,
         sell_flow=np.where(sell_ok, sell.value_out_quote, 0.0),
         sell_gas=np.where(sell_ok, sell.gas_paid_quote, 0.0),
-        candidate_row=row_of,
-        candidates=cand,
     )
 
 
-_ONE_MINUS = float(np.nextafter(1.0, 0.0))
-_ONE_MINUS_BITS = int(np.float64(_ONE_MINUS).view(np.int64))
-
-
-def _first_true(pred: Callable[[FloatArray], BoolArray], size: int) -> FloatArray:
-    """Smallest ``u`` in ``[0, 1)`` where a monotone (False..True) predicate holds, per row.
-
-    Bisection over the bit patterns of the doubles (ordered like the values for u >= 0),
-    so the result is exact; 1.0 where the predicate never holds.
-    """
-    lo = np.zeros(size, dtype=np.int64)
-    hi = np.full(size, _ONE_MINUS_BITS, dtype=np.int64)
-    at_zero = pred(np.zeros(size))
-    at_top = pred(np.full(size, _ONE_MINUS))
-    result = np.where(at_zero, 0.0, np.where(at_top, np.nan, 1.0))
-    active = ~at_zero & at_top
-    while active.any():
-        mid = lo + (hi - lo) // 2
-        p = pred(mid.view(np.float64))
-        hi = np.where(active & p, mid, hi)
-        lo = np.where(active & ~p, mid, lo)
-        active &= hi - lo > 1
-    return np.where(np.isnan(result), hi.view(np.float64), result)
-
-
-class FlashOracle:
-    """Outcomes of the flash trades of episode windows, from the one execution model.
-
-    The model draws two uniforms per trade: ``u_incl`` sets the inclusion delay (a
-    step function, non-increasing in ``u_incl``; past ``max_delay_blocks`` the trade is
-    not included) and ``u_rival`` whether a rival lands first (below a threshold that
-    depends on the delay). Within a cell of that grid the outcome is fixed. In
-    ``"cells"`` mode the oracle asks the model, once, for the cell boundaries of every
-    candidate (exact bisection with :meth:`ExecutionModel.execute_batch`) and for the
-    outcome in every cell, checks the result against direct calls on random draws, and
-    then maps draws to outcomes with array operations. ``"batch"`` mode calls
-    ``execute_batch`` on every window.
-    """
-
-    def __init__(self, model: ExecutionModel, tables: EnvTables, mode: str = "cells") -> None:
-        self.model = model
-        self.tables = tables
-        self._codes = {r: i for i, r in enumerate(REASONS)}
-        self.max_delay = model.config.max_delay_blocks
-        self.mode = "batch"
-        if mode == "cells" and tables.candidates.height and not model.config.revert_protection:
-            self._build_cells()
-            if self._verify(np.random.default_rng(0), reps=4):
-                self.mode = "cells"
-            else:
-                warnings.warn(
-                    "ArbitrageEnv: the execution model's outcomes do not split into "
-                    "delay/rival cells as expected; using execute_batch per episode",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-
-    # -- direct calls ----------------------------------------------------------------------
-    def _call(self, rows: IntArray, draws: FloatArray) -> tuple[FloatArray, Int8Array, FloatArray]:
-        """Return net profit, outcome code and delay (inf: not included) of candidate rows."""
-        trades = self.tables.candidates[rows]
-        out = self.model.execute_batch(trades, draws=draws)
-        code = np.asarray([self._codes[r] for r in out["reason"].to_list()], dtype=np.int8)
-        inc = out["included_block"].fill_null(-1).to_numpy()
-        delay = np.where(
-            inc >= 0, (inc - trades["block"].to_numpy() - 1).astype(np.float64), np.inf
-        )
-        return out["net_profit_quote"].to_numpy(), code, delay
-
-    # -- cells -----------------------------------------------------------------------------
-    def _build_cells(self) -> None:
-        m = self.tables.candidates.height
-        d = self.max_delay
-        rows = np.arange(m, dtype=np.int64)
-        rep = np.tile(rows, d + 1)
-        level = np.repeat(np.arange(d + 1), m)  # boundary j = level + 1
-
-        def included_within(u: FloatArray) -> BoolArray:
-            _, _, delay = self._call(rep, np.column_stack([u, np.full(u.size, _ONE_MINUS)]))
-            return np.asarray(delay <= level, dtype=np.bool_)
-
-        # b[:, j - 1]: smallest u_incl whose delay is at most j - 1 (u < b_j counts a block)
-        b = _first_true(included_within, rep.size).reshape(d + 1, m).T
-        self._b = np.ascontiguousarray(b)
-        u_cell = b.T.reshape(-1)  # cell k is [b[:, k], b[:, k - 1]); its lower end is in it
-
-        def no_rival(u: FloatArray) -> BoolArray:
-            _, code, _ = self._call(rep, np.column_stack([u_cell, u]))
-            return np.asarray(code != self._codes["competitor"], dtype=np.bool_)
-
-        c = _first_true(no_rival, rep.size)
-        self._c = np.ascontiguousarray(c.reshape(d + 1, m).T)
-        # outcomes: cell 2k (rival), 2k + 1 (no rival), 2(d + 1) (not included)
-        u1_rival = np.zeros(rep.size)
-        u1_clear = np.minimum(c, _ONE_MINUS)
-        all_rows = np.concatenate([rep, rep, rows])
-        draws = np.column_stack(
-            [
-                np.concatenate([u_cell, u_cell, np.zeros(m)]),
-                np.concatenate([u1_rival, u1_clear, np.full(m, _ONE_MINUS)]),
-            ]
-        )
-        net, code, _ = self._call(all_rows, draws)
-        cell_net = np.empty((m, 2 * (d + 1) + 1))
-        cell_code = np.empty((m, 2 * (d + 1) + 1), dtype=np.int8)
-        n_rep = rep.size
-        for k in range(d + 1):
-            sl = slice(k * m, (k + 1) * m)
-            cell_net[:, 2 * k] = net[:n_rep][sl]
-            cell_code[:, 2 * k] = code[:n_rep][sl]
-            cell_net[:, 2 * k + 1] = net[n_rep : 2 * n_rep][sl]
-            cell_code[:, 2 * k + 1] = code[n_rep : 2 * n_rep][sl]
-        cell_net[:, -1] = net[2 * n_rep :]
-        cell_code[:, -1] = code[2 * n_rep :]
-        self._cell_net = cell_net
-        self._cell_code = cell_code
-
-    def _lookup(self, rows: IntArray, draws: FloatArray) -> tuple[FloatArray, Int8Array]:
-        d = self.max_delay
-        delay = (draws[:, 0:1] < self._b[rows]).sum(axis=1)
-        k = np.minimum(delay, d)
-        clear = draws[:, 1] >= self._c[rows, k]
-        cell = np.where(delay <= d, 2 * k + clear, 2 * (d + 1))
-        return self._cell_net[rows, cell], self._cell_code[rows, cell]
-
-    def _verify(self, rng: np.random.Generator, reps: int) -> bool:
-        m = self.tables.candidates.height
-        rows = np.tile(np.arange(m, dtype=np.int64), reps)
-        draws = rng.random((rows.size, 2))
-        # also probe each boundary and its neighbour below
-        for k in range(self.max_delay + 1):
-            for u0 in (self._b[:, k], np.nextafter(self._b[:, k], -1.0)):
-                u0c = np.clip(u0, 0.0, _ONE_MINUS)
-                for u1 in (self._c[:, k], np.nextafter(self._c[:, k], -1.0)):
-                    u1c = np.clip(u1, 0.0, _ONE_MINUS)
-                    rows = np.concatenate([rows, np.arange(m)])
-                    draws = np.concatenate([draws, np.column_stack([u0c, u1c])])
-        net, code, _ = self._call(rows, draws)
-        net2, code2 = self._lookup(rows, draws)
-        return bool(np.array_equal(net, net2) and np.array_equal(code, code2))
-
-    # -- API -------------------------------------------------------------------------------
-    def outcomes(self, starts: IntArray, draws: FloatArray) -> tuple[FloatArray, Int8Array]:
-        """Return net profit (quote) and outcome code of flash_arb at every window block.
-
-        Parameters
-        ----------
-        starts
-            Window starts, shape ``(k,)``.
-        draws
-            The execution model's uniforms ``(u_incl, u_rival)``, shape ``(k, window, 2)``:
-            one pair per block of each window, used by the block's candidate if it has one.
-        """
-        k, window = draws.shape[0], draws.shape[1]
-        net = np.zeros((k, window))
-        code = np.full((k, window), NO_CANDIDATE, dtype=np.int8)
-        offsets = np.arange(window, dtype=np.int64)
-        # chunks keep the temporaries in cache; batch mode wants one model call
-        chunk = max(1, (1 << 16) // window) if self.mode == "cells" else max(k, 1)
-        for lo in range(0, k, chunk):
-            hi = min(lo + chunk, k)
-            rows = self.tables.candidate_row[starts[lo:hi, None] + offsets]
-            has = rows >= 0
-            if not has.any():
-                continue
-            d = draws[lo:hi][has]
-            if self.mode == "cells":
-                n_, c_ = self._lookup(rows[has], d)
-            else:
-                n_, c_, _ = self._call(rows[has], d)
-            net[lo:hi][has] = n_
-            code[lo:hi][has] = c_
-        return net, code
-
-
 # Tables depend only on the history and the options; envs built alike share them.
-_CACHE: weakref.WeakKeyDictionary[MarketHistory, dict[str, tuple[EnvTables, FlashOracle]]] = (
+_CACHE: weakref.WeakKeyDictionary[MarketHistory, dict[str, tuple[EnvTables, Replay]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def make_replay(
+    history: MarketHistory,
+    config: ArbitrageEnvConfig,
+    execution_config: ExecutionConfig,
+    scan_config: ScanConfig,
+    candidates: pl.DataFrame | None,
+) -> Replay:
+    """Return the env's replay: the backtest's, with the gas of every trade scaled."""
+    replay = Replay(
+        history,
+        execution=execution_config,
+        scan=scan_config,
+        latency_ms=config.latency_ms,
+        priority_fee_wei=config.priority_fee_wei,
+        candidates=candidates,
+        max_candidates=config.max_candidates,
+    )
+    if config.gas_multiplier == 1.0:
+        return replay
+    scaled = replay.candidates.with_columns(
+        pl.col("gas_units").map_elements(
+            lambda g: _scaled_gas(int(g), config.gas_multiplier), return_dtype=pl.Int64
+        )
+    )
+    return Replay(
+        history,
+        execution=execution_config,
+        scan=scan_config,
+        latency_ms=config.latency_ms,
+        priority_fee_wei=config.priority_fee_wei,
+        candidates=scaled,
+        max_candidates=config.max_candidates,
+    )
 
 
 def get_tables(
@@ -460,8 +272,8 @@ def get_tables(
     execution_config: ExecutionConfig,
     scan_config: ScanConfig,
     candidates: pl.DataFrame | None,
-) -> tuple[EnvTables, FlashOracle]:
-    """Return the (cached, when no candidates table is given) tables and flash oracle."""
+) -> tuple[EnvTables, Replay]:
+    """Return the (cached, when no candidates table is given) tables and replay."""
     key = "|".join(
         (
             config.model_dump_json(exclude={"window_blocks", "prefetch_episodes"}),
@@ -473,9 +285,10 @@ def get_tables(
     hit = per_history.get(key)
     if hit is not None:
         return hit
-    model = ExecutionModel(history, execution_config, scan_config)
-    tables = build_tables(history, model, config, candidates)
-    result = (tables, FlashOracle(model, tables, config.flash_outcomes))
+    replay = make_replay(history, config, execution_config, scan_config, candidates)
+    if config.flash_outcomes == "cells":
+        replay.cells  # noqa: B018 - build the outcome cells once, with the tables
+    result = (build_tables(history, replay, config), replay)
     if candidates is None:
         per_history[key] = result
     return result

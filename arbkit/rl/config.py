@@ -148,11 +148,14 @@ class ArbitrageEnvConfig(BaseModel):
         draws come from the env's generator in the same order whatever this is).
     flash_outcomes
         How the flash trades' outcomes are obtained from the execution model, both exact:
-        ``"cells"`` reads, once per history, the outcome of every candidate in every
-        inclusion-delay / rival cell of the model's two uniforms and where the cell
-        boundaries lie (checked against direct calls; falls back to ``"batch"`` if the
-        check fails), so an episode costs array look-ups; ``"batch"`` calls
-        :meth:`~arbkit.execution.ExecutionModel.execute_batch` on every episode's window.
+        ``"cells"`` uses the replay's :class:`~arbkit.execution.OutcomeCells` (the outcome
+        of every candidate in every inclusion-delay / rival cell of the model's two
+        uniforms, checked against direct calls), so an episode costs array look-ups;
+        ``"batch"`` calls :meth:`~arbkit.execution.ExecutionModel.execute_batch` on every
+        episode's candidates.
+    latency_ms, priority_fee_wei, max_candidates
+        The replay's settings (:class:`arbkit.execution.Replay`), as in the backtest:
+        latency and tip of the flash trades, candidates per block.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -171,6 +174,9 @@ class ArbitrageEnvConfig(BaseModel):
     state_scales: StateScales = Field(default_factory=StateScales)
     prefetch_episodes: int = Field(16, ge=1, le=4_096, strict=True)
     flash_outcomes: Literal["cells", "batch"] = "cells"
+    latency_ms: float = Field(0.0, ge=0)
+    priority_fee_wei: int | None = Field(None, ge=0)
+    max_candidates: int = Field(8, ge=1, strict=True)
 
     @property
     def warmup(self) -> int:

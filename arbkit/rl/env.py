@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any, SupportsFloat, SupportsInt
 
@@ -14,11 +15,12 @@ from gymnasium.error import InvalidAction, ResetNeeded
 from pydantic import ValidationError
 
 from arbkit.errors import ConfigError
-from arbkit.execution import ExecutionConfig
+from arbkit.execution import NOT_INCLUDED, ExecutionConfig, GapLedger
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 from arbkit.rl._tables import (
     FLASH_OUTCOMES,
+    NO_CANDIDATE,
     EnvTables,
     default_history,
     get_tables,
@@ -42,7 +44,7 @@ F32Array = npt.NDArray[np.float32]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Int8Array = npt.NDArray[np.int8]
-_Episode = tuple[int, FloatArray, FloatArray, Int8Array]
+_Episode = tuple[int, FloatArray]  # window start, uniforms of the window's candidates
 
 
 def make_config(config: ArbitrageEnvConfig | None, options: dict[str, Any]) -> ArbitrageEnvConfig:
@@ -75,8 +77,9 @@ class _Lookups:
         self.sell_ok: list[bool] = t.sell_ok.tolist()
         self.sell_flow: list[float] = t.sell_flow.tolist()
         self.sell_gas: list[float] = t.sell_gas.tolist()
-        self.expected_net: list[float] = t.expected_net_quote.tolist()
         self.block: list[int] = t.block_numbers.tolist()
+        self.cand_edge: list[float] = t.cand_edge.tolist()
+        self.cand_net: list[float] = t.cand_net.tolist()
 
 
 class ArbitrageEnv(gym.Env[F32Array, np.int64]):
@@ -91,13 +94,18 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     later. The account holds quote-token cash and a signed position in the base token
     of one spot pool (by default the cheapest ``USDC/WETH`` pool).
 
-    Everything that depends only on the history is computed once, at construction:
-    the best arbitrage candidate of every block (the scanner with ``max_candidates=1``),
-    the features, and the exact outcome of a spot buy and sell at every block. The
-    random part (inclusion delay and rivals of the flash trades) is drawn from
-    ``self.np_random`` at reset, one pair of uniforms per block of the window, and run
-    through :meth:`~arbkit.execution.ExecutionModel.execute_batch`; a step is then only
-    array look-ups.
+    Trades go through the one replay (:class:`arbkit.execution.Replay`), the same as
+    the backtest's: the same candidates (the ``max_candidates`` best of each block), the
+    same gap rule (a candidate is withheld while one of its pools has a trade of ours in
+    flight, and once we traded its gap), the same edge ages and the same moment an
+    outcome becomes known (its including block, or its deadline). Everything that
+    depends only on the history is computed once: the replay's candidates and their
+    outcome cells, the features, and the exact outcome of a spot buy and sell at every
+    block. The random part (inclusion delay and rivals of the flash trades) is one pair
+    of uniforms per candidate of the window, drawn from ``self.np_random`` at reset (or
+    given as ``options={"draws": replay.draws(seed)}`` to meet a backtest's luck); a
+    step is array look-ups and the gap rule's check of at most ``max_candidates``
+    candidates.
 
     ## Action Space
 
@@ -109,7 +117,8 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     |     |           | block's price) on the spot pool: pays the AMM fee, slippage, gas   |
     | 1   | sell      | exact-input swap of one lot of base                                |
     | 2   | hold      | nothing                                                            |
-    | 3   | flash_arb | execute the block's best candidate (no-op when there is none)      |
+    | 3   | flash_arb | execute the block's best candidate the gap rule leaves free (no-op |
+    |     |           | when there is none)                                                |
 
     A buy or sell that would take ``|position|`` above ``max_position_base`` is rejected
     (nothing happens, ``info["executed"]`` is False).
@@ -120,8 +129,8 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
 
     | Num | Observation      | Min | Max | Raw quantity                                   |
     |-----|------------------|-----|-----|------------------------------------------------|
-    | 0   | edge_quality     | 0   | 1   | best candidate's expected net profit / notional|
-    |     |                  |     |     | (bps, after gas) / ``edge_scale_bps``          |
+    | 0   | edge_quality     | 0   | 1   | best free candidate's expected net profit /    |
+    |     |                  |     |     | notional (bps, after gas) / ``edge_scale_bps`` |
     | 1   | position_pct     | -1  | 1   | position / ``max_position_base``               |
     | 2   | portfolio_health | 0   | 1   | 1 - drawdown from peak / drawdown limit        |
     | 3   | volatility       | 0   | 1   | trailing per-block volatility of the base price|
@@ -138,8 +147,11 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     - ``reward_trade``: the spot trade against the mark, ``flow + delta * mark[t+1]``
       (AMM fee and slippage make it negative unless the pool was off the market),
     - ``reward_gas``: minus the spot trade's gas,
-    - ``reward_flash``: the flash trade's ``net_profit_quote`` (after gas; a reverted
-      trade pays its gas),
+    - ``reward_flash``: the ``net_profit_quote`` (after gas; a reverted trade pays its
+      gas) of the flash trades whose outcome becomes known at the next block (their
+      including block), credited then, not at the decision; when the episode ends, the
+      outcomes still to come are credited with its last step, so an episode's rewards add
+      up to the net of every trade it sent,
     - ``reward_mtm``: the held position revalued, ``position * (mark[t+1] - mark[t])``.
 
     ``reward = ((reward_trade + reward_gas) + reward_flash) + reward_mtm``.
@@ -160,10 +172,12 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
 
     ``block`` (the block the next decision sees), ``position_base``, ``equity_quote``,
     the four reward components, ``executed`` (a spot trade happened),
+    ``flash_candidate`` (the replay's ``cand_id`` sent by flash_arb, -1 if none),
     ``flash_outcome`` (-1 without flash_arb, else an index into ``FLASH_OUTCOMES``:
-    the model's reasons plus ``no_candidate``) and ``expected_net_quote`` (the next
-    block's best candidate's expected net profit, 0 when it has none). Reset returns
-    the same keys with zero rewards.
+    the model's reasons plus ``no_candidate``; for accounting, it is known to the
+    agent only through ``reward_flash`` at its including block) and
+    ``expected_net_quote`` (the next block's best free candidate's expected net
+    profit, 0 when it has none). Reset returns the same keys with zero rewards.
 
     ## Starting State
 
@@ -221,7 +235,7 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         self.history = history if history is not None else default_history()
         self.execution_config = execution_config or ExecutionConfig()
         self.scan_config = scan_config or ScanConfig()
-        self.tables, self.oracle = get_tables(
+        self.tables, self.replay = get_tables(
             self.history, self.config, self.execution_config, self.scan_config, candidates
         )
         cfg = self.config
@@ -241,6 +255,19 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
             self.tables.quote_token
         )
         self._lk = _Lookups(self.tables)
+        rp = self.replay
+        lo = rp.starts[self.start_low : self.start_high + 1]
+        hi = rp.starts[self.start_low + self.window : self.start_high + 1 + self.window]
+        self.max_window_candidates = max(int((hi - lo).max()), 1)
+        # outcomes are known at most this many blocks after their decision
+        self._credit_len = self.window + rp.label_delay_blocks + 1
+        self._ledger: GapLedger = rp.ledger()
+        self._lo = 0
+        self._cur = -1
+        self._net_c: list[float] = []
+        self._code_c: list[int] = []
+        self._reveal_c: list[int] = []
+        self._credit: list[float] = [0.0] * self._credit_len
         self._max_pos = cfg.max_position_base
         self._drawdown = cfg.max_drawdown_frac * cfg.initial_capital_quote
         self._queue: deque[_Episode] = deque()
@@ -250,24 +277,40 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         self._pos = 0.0
         self._equity = cfg.initial_capital_quote
         self._peak = cfg.initial_capital_quote
-        self._net: list[float] = [0.0] * self.window
-        self._code: list[int] = [0] * self.window
         self._done = True
 
     # -- episode draws ---------------------------------------------------------------------
     def draw_episodes(self, rng: np.random.Generator, k: int) -> list[_Episode]:
-        """Draw ``k`` episodes from ``rng`` and return ``(start, draws, net, code)`` each.
+        """Draw ``k`` episodes from ``rng``: ``(start, draws)`` each.
 
         Per episode, in order: the window start (``rng.integers``), then the execution
-        model's uniforms for every block of the window (``rng.random((window, 2))``).
+        model's uniforms for the window's candidates
+        (``rng.random((max_window_candidates, 2))``; the window's ``m`` candidates use the
+        first ``m`` pairs, whatever the start).
         """
-        starts = np.empty(k, dtype=np.int64)
-        draws = np.empty((k, self.window, 2))
-        for j in range(k):
-            starts[j] = rng.integers(self.start_low, self.start_high + 1)
-            rng.random(out=draws[j])
-        net, code = self.oracle.outcomes(starts, draws)
-        return [(int(starts[j]), draws[j], net[j], code[j]) for j in range(k)]
+        out: list[_Episode] = []
+        for _ in range(k):
+            start = int(rng.integers(self.start_low, self.start_high + 1))
+            out.append((start, rng.random((self.max_window_candidates, 2))))
+        return out
+
+    def episode_outcomes(
+        self, start: int, draws: FloatArray
+    ) -> tuple[FloatArray, Int8Array, IntArray]:
+        """Net profit, outcome code and reveal position of the window's candidates.
+
+        ``draws`` holds at least one pair of uniforms per candidate of the window (in
+        candidate order).
+        """
+        rp = self.replay
+        lo, hi = int(rp.starts[start]), int(rp.starts[start + self.window])
+        rows = np.arange(lo, hi, dtype=np.int64)
+        d = np.asarray(draws[: hi - lo], dtype=np.float64)
+        if self.config.flash_outcomes == "cells":
+            return rp.cells.lookup(rows, d)
+        if rows.size == 0:
+            return np.zeros(0), np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.int64)
+        return rp.default_outcome_arrays(rows, d)
 
     def check_start(self, start: SupportsInt) -> int:
         """Return ``start`` as an int after checking it is a valid window start."""
@@ -296,20 +339,38 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
             self._queue_rng = rng
         if not self._queue:
             self._queue.extend(self.draw_episodes(rng, self.config.prefetch_episodes))
-        start, draws, net, code = self._queue.popleft()
-        if options and options.get("start") is not None:
-            s = self.check_start(options["start"])
-            if s != start:
-                n2, c2 = self.oracle.outcomes(np.array([s]), draws[None])
-                start, net, code = s, n2[0], c2[0]
+        start, draws = self._queue.popleft()
+        opts = options or {}
+        if opts.get("start") is not None:
+            start = self.check_start(opts["start"])
+        if opts.get("draws") is not None:
+            draws = self._replay_draws(start, opts["draws"])
+        net, code, reveal = self.episode_outcomes(start, draws)
         self._start, self._k = start, 0
+        self._lo = int(self.replay.starts[start])
+        self._net_c = net.tolist()
+        self._code_c = code.tolist()
+        self._reveal_c = (reveal - start).tolist()
+        self._credit = [0.0] * self._credit_len
+        self._ledger = self.replay.ledger()
         self._pos = 0.0
         self._equity = self._peak = self.config.initial_capital_quote
-        self._net = net.tolist()
-        self._code = code.tolist()
         self._done = False
+        self._cur = self._ledger.first_free(start)
         obs = self.tables.features[start].copy()
-        return obs, self._info(start, 0.0, 0.0, 0.0, 0.0, False, -1)
+        obs[0] = self._lk.cand_edge[self._cur] if self._cur >= 0 else 0.0
+        return obs, self._info(start, 0.0, 0.0, 0.0, 0.0, False, -1, -1)
+
+    def _replay_draws(self, start: int, draws: Any) -> FloatArray:
+        rp = self.replay
+        d = np.asarray(draws, dtype=np.float64)
+        if d.shape != (rp.candidates.height, 2):
+            raise ConfigError(
+                f"options['draws']: expected the replay's uniforms, shape "
+                f"({rp.candidates.height}, 2), got {d.shape}"
+            )
+        lo, hi = int(rp.starts[start]), int(rp.starts[start + self.window])
+        return d[lo:hi]
 
     def step(
         self, action: SupportsInt
@@ -331,28 +392,48 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
                 delta, flow, gas, executed = lk.lot[t], lk.buy_flow[t], lk.buy_gas[t], True
         elif a == SELL and lk.sell_ok[t] and abs(pos - lk.lot[t]) <= self._max_pos:
             delta, flow, gas, executed = -lk.lot[t], lk.sell_flow[t], lk.sell_gas[t], True
-        flash = 0.0
-        fcode = -1
+        fcode = sent = -1
+        credit = self._credit
         if a == FLASH_ARB:
-            flash = self._net[k]
-            fcode = self._code[k]
+            sent = self._cur
+            if sent >= 0:
+                j = sent - self._lo
+                fcode = self._code_c[j]
+                r = self._reveal_c[j]
+                self._ledger.take(sent, r + self._start, fcode != NOT_INCLUDED)
+                credit[r] += self._net_c[j]
+            else:
+                fcode = NO_CANDIDATE
+        # outcomes known at the next block are credited now
+        flash = credit[k + 1]
         m1 = lk.mark[t + 1]
         trade = flow + delta * m1
         mtm = pos * (m1 - lk.mark[t])
         reward = ((trade - gas) + flash) + mtm
         self._pos = pos = pos + delta
-        self._equity = equity = self._equity + reward
-        if equity > self._peak:
-            self._peak = equity
-        health = 1.0 - (self._peak - equity) / self._drawdown
+        equity = self._equity + reward
+        peak = equity if equity > self._peak else self._peak
+        health = 1.0 - (peak - equity) / self._drawdown
         terminated = health <= 0.0
         self._k = k = k + 1
         truncated = k >= self.window and not terminated
+        if terminated or truncated:
+            # the episode ends: outcomes still to be known are credited with it
+            rest = math.fsum(credit[k + 1 :])
+            if rest != 0.0:
+                flash = flash + rest
+                reward = ((trade - gas) + flash) + mtm
+                equity = self._equity + reward
+                peak = equity if equity > self._peak else self._peak
+                health = 1.0 - (peak - equity) / self._drawdown
+        self._equity, self._peak = equity, peak
         self._done = terminated or truncated
+        self._cur = cur = self._ledger.first_free(t + 1)
         obs = self.tables.features[t + 1].copy()
+        obs[0] = lk.cand_edge[cur] if cur >= 0 else 0.0
         obs[1] = pos / self._max_pos
         obs[2] = min(max(health, 0.0), 1.0)
-        info = self._info(t + 1, trade, -gas, flash, mtm, executed, fcode)
+        info = self._info(t + 1, trade, -gas, flash, mtm, executed, fcode, sent)
         return obs, reward, terminated, truncated, info
 
     def _info(
@@ -364,7 +445,9 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         mtm: float,
         executed: bool,
         fcode: int,
+        sent: int,
     ) -> dict[str, Any]:
+        cur = self._cur
         return {
             "block": self._lk.block[t],
             "position_base": self._pos,
@@ -375,7 +458,8 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
             "reward_mtm": mtm,
             "executed": executed,
             "flash_outcome": fcode,
-            "expected_net_quote": self._lk.expected_net[t],
+            "flash_candidate": sent,
+            "expected_net_quote": self._lk.cand_net[cur] if cur >= 0 else 0.0,
         }
 
     def render(self) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -14,9 +15,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from arbkit.errors import ConfigError
-from arbkit.execution import ExecutionConfig
+from arbkit.execution import NOT_INCLUDED, ExecutionConfig
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
+from arbkit.rl._tables import NO_CANDIDATE
 from arbkit.rl.config import ArbitrageEnvConfig
 from arbkit.rl.env import ArbitrageEnv
 from arbkit.rl.state import BUY, FLASH_ARB, SELL
@@ -28,7 +30,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Int8Array = npt.NDArray[np.int8]
-_Episode = tuple[int, FloatArray, FloatArray, Int8Array]
+_Episode = tuple[int, FloatArray]
 
 _INFO_KEYS = (
     "block",
@@ -40,6 +42,7 @@ _INFO_KEYS = (
     "reward_mtm",
     "executed",
     "flash_outcome",
+    "flash_candidate",
     "expected_net_quote",
 )
 
@@ -51,7 +54,9 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
     lane ``i`` of ``reset(seed=s)`` gives the same transitions, bit for bit, as
     ``ArbitrageEnv(...)`` reset with seed ``s + i`` and stepped with the same actions
     (reset again, unseeded, when its episode ends). The lanes share the single env's
-    precomputed tables; a step is a handful of array operations over all lanes.
+    precomputed tables and replay; each lane keeps its own state of the replay's gap
+    rule (:class:`arbkit.execution.LaneLedger`) and its outcomes still to be known, in
+    arrays; a step is a handful of array operations over all lanes.
 
     Autoreset is Gymnasium's default ``NEXT_STEP``: the step after a lane's episode
     ends resets that lane (its action is ignored, reward 0, not done) and returns the
@@ -109,8 +114,16 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self._pos = np.zeros(n)
         self._equity = np.full(n, self._capital)
         self._peak = np.full(n, self._capital)
-        self._net = np.zeros((n, self.window))
-        self._code = np.zeros((n, self.window), dtype=np.int8)
+        m = env.max_window_candidates
+        self._net = np.zeros((n, m))
+        self._code = np.zeros((n, m), dtype=np.int8)
+        self._reveal = np.zeros((n, m), dtype=np.int64)
+        self._lo = np.zeros(n, dtype=np.int64)
+        self._credit = np.zeros((n, env._credit_len))
+        self._ledger = env.replay.lanes(n)
+        self._cur = np.full(n, -1, dtype=np.int64)
+        self._cand_edge = np.append(env.tables.cand_edge, 0.0)  # index -1: no candidate
+        self._cand_net = np.append(env.tables.cand_net, 0.0)
         self._autoreset = np.zeros(n, dtype=bool)
         self._started = False
         self._true = np.ones(n, dtype=bool)
@@ -126,60 +139,54 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
 
     def _refill(self, lanes: list[int]) -> None:
         k_target = self.config.prefetch_episodes
-        # top up lanes running low at the same time: one execute_batch call serves them all
-        low = {i for i, q in enumerate(self._queues) if len(q) * 4 < k_target}
-        fill = sorted(set(lanes) | low)
         env = self.single_env
-        counts = [k_target - len(self._queues[i]) for i in fill]
-        total = sum(counts)
-        if total == 0:
-            return
-        st = np.empty(total, dtype=np.int64)
-        dr = np.empty((total, self.window, 2))
-        owners: list[int] = []
-        j = 0
-        lo, hi = env.start_low, env.start_high + 1
-        for i, count in zip(fill, counts, strict=True):
-            rng = self._lane_rng(i)
-            for _ in range(count):
-                st[j] = rng.integers(lo, hi)
-                rng.random(out=dr[j])
-                owners.append(i)
-                j += 1
-        net, code = env.oracle.outcomes(st, dr)
-        starts = st.tolist()
-        for j, i in enumerate(owners):
-            self._queues[i].append((starts[j], dr[j], net[j], code[j]))
+        for i in lanes:
+            q = self._queues[i]
+            q.extend(env.draw_episodes(self._lane_rng(i), k_target - len(q)))
 
-    def _reset_lanes(self, idx: IntArray, starts: IntArray | None) -> None:
+    def _reset_lanes(
+        self, idx: IntArray, starts: IntArray | None, draws: FloatArray | None = None
+    ) -> None:
         empty = [int(i) for i in idx if not self._queues[i]]
         if empty:
             self._refill(empty)
         env = self.single_env
-        redo: list[tuple[int, int, FloatArray]] = []
+        rp = env.replay
+        rows: list[IntArray] = []
+        lane_draws: list[FloatArray] = []
         for j, i in enumerate(idx.tolist()):
-            start, draws, net, code = self._queues[i].popleft()
-            self._net[i] = net
-            self._code[i] = code
+            start, d = self._queues[i].popleft()
             if starts is not None:
-                s = env.check_start(starts[j])
-                if s != start:
-                    redo.append((i, s, draws))
-                    start = s
+                start = env.check_start(starts[j])
+            if draws is not None:
+                d = env._replay_draws(start, draws)
+            lo, hi = int(rp.starts[start]), int(rp.starts[start + self.window])
             self._start[i] = start
-        if redo:
-            net2, code2 = env.oracle.outcomes(
-                np.asarray([s for _, s, _ in redo], dtype=np.int64),
-                np.stack([d for _, _, d in redo]),
-            )
-            for j, (i, _, _) in enumerate(redo):
-                self._net[i] = net2[j]
-                self._code[i] = code2[j]
+            self._lo[i] = lo
+            rows.append(np.arange(lo, hi, dtype=np.int64))
+            lane_draws.append(np.asarray(d[: hi - lo], dtype=np.float64))
+        all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        if self.config.flash_outcomes == "cells":
+            net, code, reveal = rp.cells.lookup(all_rows, np.concatenate(lane_draws))
+        elif all_rows.size:
+            net, code, reveal = rp.default_outcome_arrays(all_rows, np.concatenate(lane_draws))
+        else:
+            net, code, reveal = np.zeros(0), np.zeros(0, dtype=np.int8), np.zeros(0, np.int64)
+        off = 0
+        for i, r in zip(idx.tolist(), rows, strict=True):
+            m = r.size
+            self._net[i, :m] = net[off : off + m]
+            self._code[i, :m] = code[off : off + m]
+            self._reveal[i, :m] = reveal[off : off + m] - self._start[i]
+            off += m
+        self._credit[idx] = 0.0
+        self._ledger.clear(idx)
         self._k[idx] = 0
         self._pos[idx] = 0.0
         self._equity[idx] = self._capital
         self._peak[idx] = self._capital
         self._autoreset[idx] = False
+        self._cur[idx] = self._ledger.first_free(self._start)[idx]
 
     def _reset_infos(self, idx: IntArray, infos: dict[str, Any]) -> None:
         tb = self.tables
@@ -191,7 +198,8 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             infos[key][idx] = 0.0
         infos["executed"][idx] = False
         infos["flash_outcome"][idx] = -1
-        infos["expected_net_quote"][idx] = tb.expected_net_quote[t]
+        infos["flash_candidate"][idx] = -1
+        infos["expected_net_quote"][idx] = self._cand_net[self._cur[idx]]
 
     def _with_masks(self, infos: dict[str, Any]) -> dict[str, Any]:
         for key in _INFO_KEYS:
@@ -208,7 +216,8 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         """Reset lanes; ``seed=s`` seeds lane ``i`` with ``s + i``.
 
         ``options`` may hold ``reset_mask`` (bool array: reset only those lanes) and
-        ``start`` (an int or one int per reset lane: the window starts). With a mask,
+        ``start`` (an int or one int per reset lane: the window starts) and ``draws`` (the
+        replay's uniforms, ``replay.draws(seed)``, for every reset lane). With a mask,
         ``infos`` holds only the reset lanes (Gymnasium's ``_key`` masks say which).
         """
         n = self.num_envs
@@ -238,9 +247,11 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         start_arr = None
         if starts is not None:
             start_arr = np.broadcast_to(np.asarray(starts, dtype=np.int64), idx.shape)
-        self._reset_lanes(idx, start_arr)
+        draws = opts.get("draws")
+        self._reset_lanes(idx, start_arr, None if draws is None else np.asarray(draws))
         self._started = True
         obs = self.tables.features[self._start].copy()
+        obs[:, 0] = self._cand_edge[self._cur]
         obs[:, 1] = self._pos / self._max_pos
         obs[:, 2] = 1.0
         infos = self._empty_infos()
@@ -265,6 +276,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             "reward_mtm": np.zeros(n),
             "executed": np.zeros(n, dtype=bool),
             "flash_outcome": np.zeros(n, dtype=np.int64),
+            "flash_candidate": np.zeros(n, dtype=np.int64),
             "expected_net_quote": np.zeros(n),
         }
 
@@ -279,10 +291,12 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             raise InvalidAction(f"actions: expected {self.num_envs} actions, got shape {a.shape}")
         if a.dtype.kind not in "iu" or a.min() < 0 or a.max() > 3:
             raise InvalidAction("actions: expected integers in 0..3 (buy, sell, hold, flash_arb)")
-        resetting = self._autoreset
+        resetting = self._autoreset.copy()
         ridx = np.flatnonzero(resetting) if resetting.any() else None
+        reset_cur = None
         if ridx is not None:
             self._reset_lanes(ridx, None)
+            reset_cur = self._cur[ridx].copy()
         tb = self.tables
         k = self._k
         t = self._start + k
@@ -297,8 +311,22 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         flow = np.where(ok, np.where(is_buy, tb.buy_flow[t], tb.sell_flow[t]), 0.0)
         gas = np.where(ok, np.where(is_buy, tb.buy_gas[t], tb.sell_gas[t]), 0.0)
         is_flash = a == FLASH_ARB
-        flash = np.where(is_flash, self._net[self._lanes, k], 0.0)
-        fcode = np.where(is_flash, self._code[self._lanes, k], -1)
+        if ridx is not None:
+            is_flash &= ~resetting
+        cur = self._cur
+        send = np.flatnonzero(is_flash & (cur >= 0))
+        fcode = np.where(is_flash, NO_CANDIDATE, -1)
+        sent = np.where(is_flash, cur, -1)
+        credit = self._credit
+        if send.size:
+            cid = cur[send]
+            j = cid - self._lo[send]
+            code = self._code[send, j]
+            r = self._reveal[send, j]
+            fcode[send] = code
+            self._ledger.take(send, cid, r + self._start[send], code != NOT_INCLUDED)
+            credit[send, r] += self._net[send, j]
+        flash = credit[self._lanes, k + 1]
         m1 = tb.mark[t + 1]
         trade = flow + delta * m1
         mtm = pos * (m1 - tb.mark[t])
@@ -310,7 +338,26 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         terminated = health <= 0.0
         k = k + 1
         truncated = (k >= self.window) & ~terminated
+        done = terminated | truncated
+        if ridx is not None:
+            done &= ~resetting
+        if done.any():
+            # episodes that end credit the outcomes still to be known (as the single env)
+            for i in np.flatnonzero(done).tolist():
+                rest = math.fsum(credit[i, k[i] + 1 :].tolist())
+                if rest != 0.0:
+                    f = flash[i] + rest
+                    flash[i] = f
+                    reward[i] = ((trade[i] - gas[i]) + f) + mtm[i]
+                    equity[i] = self._equity[i] + reward[i]
+                    peak[i] = max(self._peak[i], equity[i])
+                    health[i] = 1.0 - (peak[i] - equity[i]) / self._drawdown
+        cur = self._ledger.first_free(t + 1)
+        if ridx is not None and reset_cur is not None:
+            cur[ridx] = reset_cur
+        self._cur = cur
         obs = tb.features[t + 1]
+        obs[:, 0] = self._cand_edge[cur]
         obs[:, 1] = pos / self._max_pos
         obs[:, 2] = np.clip(health, 0.0, 1.0)
         infos = {
@@ -323,7 +370,8 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             "reward_mtm": mtm,
             "executed": ok,
             "flash_outcome": fcode.astype(np.int64),
-            "expected_net_quote": tb.expected_net_quote[t + 1],
+            "flash_candidate": sent.astype(np.int64),
+            "expected_net_quote": self._cand_net[cur],
         }
         if ridx is not None:
             # lanes reset at this step report their first observation instead
@@ -338,6 +386,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             truncated[ridx] = False
             s = self._start[ridx]
             obs[ridx] = tb.features[s]
+            obs[ridx, 0] = self._cand_edge[cur[ridx]]
             self._reset_infos(ridx, infos)
         self._k, self._pos, self._equity, self._peak = k, pos, equity, peak
         self._autoreset = terminated | truncated

@@ -13,7 +13,7 @@ import pytest
 from arbkit.backtest import (
     BacktestConfig,
     BlockView,
-    OraclePolicy,
+    ForesightPolicy,
     Order,
     RandomPolicy,
     RuleBaseline,
@@ -79,7 +79,7 @@ def test_same_seed_same_trades_and_other_seeds_differ() -> None:
 def test_oracle_bounds_every_policy(seed: int) -> None:
     h = _history()
     cfg = BacktestConfig(seed=seed)
-    oracle = OraclePolicy()
+    oracle = ForesightPolicy()
     Simulator(oracle, h, cfg).run_sync()
     for policy in (RuleBaseline(), RandomPolicy(seed=seed), RuleBaseline(min_edge_bps=20)):
         res = Simulator(policy, h, cfg).run_sync()
@@ -89,7 +89,7 @@ def test_oracle_bounds_every_policy(seed: int) -> None:
 def test_switching_costs_off_never_lowers_profit() -> None:
     h = _history()
     free = BacktestConfig(execution=ExecutionConfig(charge_gas=False, charge_flash_fee=False))
-    for policy_cls in (RuleBaseline, OraclePolicy):
+    for policy_cls in (RuleBaseline, ForesightPolicy):
         with_costs = Simulator(policy_cls(), h).run_sync()
         no_costs = Simulator(policy_cls(), h, free).run_sync()
         assert no_costs["net_profit"] >= with_costs["net_profit"]
@@ -231,7 +231,9 @@ def test_report_is_self_contained_html(tmp_path: Path) -> None:
     h = _history(n=2_000)
     runs = {
         "rule": [Simulator(RuleBaseline(), h, BacktestConfig(seed=s)).run_sync() for s in (0, 1)],
-        "oracle": [Simulator(OraclePolicy(), h, BacktestConfig(seed=s)).run_sync() for s in (0, 1)],
+        "oracle": [
+            Simulator(ForesightPolicy(), h, BacktestConfig(seed=s)).run_sync() for s in (0, 1)
+        ],
     }
     out = write_report(runs, tmp_path / "r" / "index.html", title="t")
     text = out.read_text()
@@ -244,7 +246,7 @@ def test_real_uniswap_sushiswap_history_backtests(real_data: Path) -> None:
     h = load_real_history(real_data)
     assert h.n_blocks > 3_000 and {p.venue for p in h.pools} == {"uniswap_v2", "sushiswap"}
     cfg = BacktestConfig(scan=ScanConfig(kinds=("dex_dex",)))
-    oracle = OraclePolicy()
+    oracle = ForesightPolicy()
     res_o = Simulator(oracle, h, cfg).run_sync()
     res_r = Simulator(RuleBaseline(), h, cfg).run_sync()
     assert oracle.upper_bound_quote >= res_r["arbitrage_net_profit"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from arbkit.backtest import BacktestConfig, OraclePolicy, Simulator, prepare_candidates
+from arbkit.backtest import BacktestConfig, ForesightPolicy, Simulator, prepare_candidates
 from arbkit.backtest.learners import make_decider, make_rl_policy
 from arbkit.market.history import MarketHistory
 from arbkit.market.sim import simulate_market
@@ -48,7 +48,7 @@ def test_decider_and_rl_policies_stay_below_the_oracle() -> None:
     train, test = _histories()
     cfg = BacktestConfig(seed=3)
     cands = prepare_candidates(test, cfg.scan)
-    oracle = OraclePolicy()
+    oracle = ForesightPolicy()
     Simulator(oracle, test, cfg, candidates=cands).run_sync()
     for policy in (
         make_decider(train, seed=3, use_model=True),

@@ -12,7 +12,14 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from arbkit.backtest import BacktestConfig, BlockView, OraclePolicy, Order, RuleBaseline, Simulator
+from arbkit.backtest import (
+    BacktestConfig,
+    BlockView,
+    ForesightPolicy,
+    Order,
+    RuleBaseline,
+    Simulator,
+)
 from arbkit.backtest.config import WalkForwardConfig
 from arbkit.errors import DataError
 from arbkit.execution import ExecutionConfig, Outcome
@@ -40,8 +47,46 @@ class _Recorder(RuleBaseline):
         self.events.append(("reveal", view.block, outcome))
 
 
-def test_an_expired_trade_keeps_its_pools_busy_and_is_revealed_after_its_deadline() -> None:
+class _Clock(_Recorder):
+    """Called at every block, so that a reveal's block is the one after the last offer."""
+
+    every_block = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = -1
+        self.revealed_at: list[tuple[int, int, Outcome]] = []  # (reveal block, decided, o)
+
+    def on_block(self, view: BlockView) -> list[Order]:
+        self.now = view.block
+        return super().on_block(view) if view.candidates.height else []
+
+    def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
+        self.revealed_at.append((self.now + 1, view.block, outcome))
+
+
+def test_outcomes_are_revealed_exactly_when_known_never_earlier_nor_later() -> None:
     cfg = BacktestConfig(priority_fee_wei=30_000_000)  # a low tip: many trades expire
+    rec = _Clock()
+    h = _history()
+    Simulator(rec, h, cfg).run_sync()
+    max_delay = cfg.execution.max_delay_blocks
+    last = int(h.block_numbers[-1])
+    expired = included = 0
+    for at, decided, o in rec.revealed_at:
+        if o.included_block is None:
+            expired += 1
+            # an expired trade is known once its deadline has passed: decided + 1 + delay
+            want = decided + 1 + max_delay + 1
+        else:
+            included += 1
+            want = o.included_block  # known at its including block, not before
+        assert at == min(want, last + 1), (decided, o.reason)
+    assert expired and included
+
+
+def test_an_expired_trade_keeps_its_pools_busy_until_its_deadline() -> None:
+    cfg = BacktestConfig(priority_fee_wei=30_000_000)
     rec = _Recorder()
     Simulator(rec, _history(), cfg).run_sync()
     max_delay = cfg.execution.max_delay_blocks
@@ -55,37 +100,30 @@ def test_an_expired_trade_keeps_its_pools_busy_and_is_revealed_after_its_deadlin
             if decided < block <= deadline:
                 for route in cands["route"].to_list():
                     assert not pools & set(route), (decided, block)
-    # and the policy hears of the expiry only once the deadline has passed
-    seen_blocks: list[int] = []
-    for kind, b, o in rec.events:
-        if kind == "offer":
-            seen_blocks.append(b)
-        elif o.included_block is None:
-            assert not seen_blocks or max(seen_blocks) <= b + 1 + max_delay
 
 
-def test_a_gap_closed_by_our_trade_is_not_traded_again_before_prices_move_past_it() -> None:
+def test_a_gap_taken_by_an_included_trade_is_never_offered_again() -> None:
     h = _history()
     rec = _Recorder()
-    Simulator(rec, h).run_sync()
-    r0, r1 = h.reserves_float()
-    first = int(h.block_numbers[0])
-    trades = [
-        o for kind, _, o in rec.events if kind == "reveal" and o.reason in ("ok", "competitor")
-    ]
-    offers = {b: c for kind, b, c in rec.events if kind == "offer"}
-    for o in trades:
-        inc = o.included_block
-        cands = offers.get(inc)
-        if cands is None:
-            continue
-        same = [r for r in cands["route"].to_list() if tuple(r) == o.route]
-        if not same:
-            continue
-        # offered again at the including block: only if the replayed price moved past ours
-        p = h.pool_index[o.route[0]]
-        s, t = inc - 1 - first, inc - first
-        assert r1[t, p] / r0[t, p] != r1[s, p] / r0[s, p]
+    sim = Simulator(rec, h)
+    sim.run_sync()
+    gap_of = dict(
+        zip(sim.candidates["cand_id"].to_list(), sim.candidates["gap_id"].to_list(), strict=True)
+    )
+    taken: dict[int, int] = {}  # gap -> block from which it is closed
+    offered: list[tuple[int, int]] = []
+    for kind, b, x in rec.events:
+        if kind == "offer":
+            offered.extend((b, gap_of[c]) for c in x["cand_id"].to_list())
+    trades = sim.run_sync().trades
+    for cid, inc in zip(
+        trades["cand_id"].to_list(), trades["included_block"].to_list(), strict=True
+    ):
+        if inc is not None:
+            taken[gap_of[cid]] = min(taken.get(gap_of[cid], inc), inc)
+    assert taken
+    closed_after = [(b, g) for b, g in offered if g in taken and b >= taken[g]]
+    assert closed_after == []
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -93,7 +131,7 @@ def test_oracle_bounds_slow_low_tip_policies_too(seed: int) -> None:
     h = _history()
     for tip in (30_000_000, 100_000_000):
         cfg = BacktestConfig(seed=seed, priority_fee_wei=tip, latency_ms=5_000.0)
-        oracle = OraclePolicy()
+        oracle = ForesightPolicy()
         Simulator(oracle, h, cfg).run_sync()
         res = Simulator(RuleBaseline(), h, cfg).run_sync()
         assert oracle.upper_bound_quote >= res["arbitrage_net_profit"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import pickle
 import warnings
 from typing import Any
@@ -17,7 +18,7 @@ from arbkit.errors import ConfigError, DataError
 from arbkit.execution import REASONS
 from arbkit.market.history import MarketHistory
 from arbkit.rl import ArbitrageEnv, ArbitrageEnvConfig
-from arbkit.rl._tables import FlashOracle, get_tables
+from arbkit.rl._tables import get_tables
 from arbkit.rl.state import ACTIONS, BUY, FLASH_ARB, HOLD, SELL
 
 ENV_ID = "arbkit/Arbitrage-v0"
@@ -145,44 +146,56 @@ def test_position_limit_rejects_trades_beyond_it() -> None:
     assert abs(info["position_base"]) <= 5.0
 
 
-def test_flash_arb_reward_is_the_execution_models_outcome() -> None:
+def test_flash_arb_reward_is_the_execution_models_outcome_credited_when_known() -> None:
     env = ArbitrageEnv(window_blocks=256)
     env.reset(seed=1, options={"start": 500})
-    rewards, codes = [], []
+    rewards, sent, codes, blocks = [], [], [], []
     for _ in range(256):
         _, _, _, _, info = env.step(FLASH_ARB)
         rewards.append(info["reward_flash"])
-        codes.append(info["flash_outcome"])
-    # what reset drew: the window start, then one pair of uniforms per block
+        blocks.append(info["block"])
+        if info["flash_candidate"] >= 0:
+            sent.append(info["flash_candidate"])
+            codes.append(info["flash_outcome"])
+    # what reset drew: the window start, then one pair of uniforms per candidate slot
     g, _ = gym.utils.seeding.np_random(1)
     g.integers(env.start_low, env.start_high + 1)
-    draws = g.random((256, 2))
-    rows = env.tables.candidate_row[500:756]
-    has = rows >= 0
-    out = env.oracle.model.execute_batch(env.tables.candidates[rows[has]], draws=draws[has])
-    expected = np.zeros(256)
-    expected[has] = out["net_profit_quote"].to_numpy()
-    assert rewards == expected.tolist()
-    assert [REASONS[c] for c in np.asarray(codes)[has]] == out["reason"].to_list()
-    assert all(c == len(REASONS) for c in np.asarray(codes)[~has])  # no_candidate
-    assert "ok" in out["reason"].to_list()
+    draws = g.random((env.max_window_candidates, 2))
+    rp = env.replay
+    lo = int(rp.starts[500])
+    outs = [
+        rp.model.execute(rp.trade(c), draws=(float(draws[c - lo, 0]), float(draws[c - lo, 1])))
+        for c in sent
+    ]
+    assert [REASONS[c] for c in codes] == [o.reason for o in outs]
+    assert "ok" in [o.reason for o in outs]
+    # each net is credited at its including block (the step whose next block it is), and
+    # the episode's rewards add up to the net of every trade it sent
+    credited: dict[int, float] = {}
+    for o in outs:
+        if o.included_block is not None:
+            credited[o.included_block] = credited.get(o.included_block, 0.0) + o.net_profit_quote
+    for blk, r in zip(blocks[:-1], rewards[:-1], strict=True):
+        assert r == credited.get(blk, 0.0)
+    assert math.fsum(rewards) == pytest.approx(math.fsum(o.net_profit_quote for o in outs))
     assert min(rewards) < 0  # reverted or re-priced trades pay gas
 
 
-def test_cells_and_batch_oracles_agree_on_the_same_model() -> None:
+def test_cells_and_model_agree_on_random_and_boundary_draws() -> None:
     env = ArbitrageEnv()
-    assert env.oracle.mode == "cells"
-    batch = FlashOracle(env.oracle.model, env.tables, mode="batch")
+    cells = env.replay.cells
+    assert cells.exact
     rng = np.random.default_rng(7)
-    starts = rng.integers(env.start_low, env.start_high + 1, 64)
-    draws = rng.random((64, env.window, 2))
+    m = env.replay.candidates.height
+    rows = rng.integers(0, m, 4_000)
+    draws = rng.random((4_000, 2))
     # include exact cell boundaries among the draws
-    draws[:, :8, 0] = rng.choice(env.oracle._b.ravel(), size=(64, 8))
-    draws[:, 8:16, 1] = rng.choice(np.minimum(env.oracle._c.ravel(), 0.99), size=(64, 8))
-    n1, c1 = env.oracle.outcomes(starts, draws)
-    n2, c2 = batch.outcomes(starts, draws)
-    assert np.array_equal(n1, n2)
-    assert np.array_equal(c1, c2)
+    draws[:500, 0] = rng.choice(cells._b.ravel(), size=500)
+    draws[500:1000, 1] = rng.choice(np.minimum(cells._c.ravel(), 0.99), size=500)
+    got = cells.lookup(rows, draws)
+    want = env.replay.default_outcome_arrays(rows, draws)
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_features_are_causal(small_history: MarketHistory) -> None:
@@ -195,9 +208,15 @@ def test_features_are_causal(small_history: MarketHistory) -> None:
     head_t, _ = get_tables(head, cfg, ExecutionConfig(), ScanConfig(), None)
     assert np.array_equal(full_t.features[:400], head_t.features)
     assert np.array_equal(full_t.mark[:400], head_t.mark)
-    # the candidate of a block is the same scanning the head or the whole history
-    assert full_t.candidates.filter(pl.col("block") <= head.block_numbers[-1]).equals(
-        head_t.candidates
+    # the replay's candidates of a block (and their edge age) are the same scanning the
+    # head or the whole history
+    full_r = ArbitrageEnv(small_history, window_blocks=64).replay.candidates
+    head_r = ArbitrageEnv(head, window_blocks=64).replay.candidates
+    cols = ["block", "route", "amount_in", "net_profit_quote", "age_blocks"]
+    assert (
+        full_r.filter(pl.col("block") <= head.block_numbers[-1])
+        .select(cols)
+        .equals(head_r.select(cols))
     )
 
 
@@ -220,7 +239,7 @@ def test_bad_arguments_raise_typed_errors_naming_them(small_history: MarketHisto
         ArbitrageEnv(small_history, spot_pool="nope")
     with pytest.raises(ConfigError, match="quote token"):
         ArbitrageEnv(small_history, spot_pool="uniswap_v2:WETH-USDT")
-    with pytest.raises(DataError, match="candidates: missing"):
+    with pytest.raises(DataError, match="candidates lack"):
         ArbitrageEnv(small_history, candidates=pl.DataFrame({"block": [1]}))
     env = ArbitrageEnv(window_blocks=8)
     env.reset(seed=0)
@@ -266,7 +285,7 @@ def test_revert_protection_reads_outcomes_batch_by_batch(small_history: MarketHi
     env = ArbitrageEnv(
         small_history, execution_config=ExecutionConfig(revert_protection=True), window_blocks=64
     )
-    assert env.oracle.mode == "batch"
+    assert not env.replay.cells.exact  # a relay's drops do not split into cells
     env.reset(seed=2)
     codes = []
     for _ in range(64):
