@@ -2,7 +2,8 @@
 
 Pipeline (all pure functions; seeds split with ``np.random.SeedSequence``):
 
-1. :func:`scan_history`: the scanner's candidates of every block, with ``age_blocks``.
+1. The one replay's candidates of every block (:class:`arbkit.execution.Replay`), with
+   ``age_blocks``.
 2. :func:`trades_from_candidates`: the candidates as trades under a :class:`TradePolicy`.
 3. ``ExecutionModel.execute_batch``: one outcome per candidate (every candidate is
    executed on its own, at its own size: a counterfactual label per opportunity).
@@ -29,24 +30,22 @@ from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.metrics import classification_report
 from arbkit.decider.predictor import RouteSuccessPredictor
 from arbkit.errors import DataError
-from arbkit.execution import ExecutionConfig, ExecutionModel
+from arbkit.execution import ExecutionConfig, Replay
 from arbkit.features import (
     ROUTE_FEATURE_NAMES,
     FeatureConfig,
-    add_edge_age,
     build_labels,
     build_regime_features,
     build_training_table,
 )
 from arbkit.market.history import MarketHistory
-from arbkit.opportunities import ScanConfig, scan_blocks
+from arbkit.opportunities import ScanConfig
 
 __all__ = [
     "RouteDataset",
     "TradePolicy",
     "WalkForwardResult",
     "build_route_dataset",
-    "scan_history",
     "trades_from_candidates",
     "train_route_model",
     "walk_forward",
@@ -77,30 +76,6 @@ class TradePolicy(BaseModel):
     min_profit_share: float = Field(0.0, ge=0, le=1)
 
 
-def scan_history(history: MarketHistory, scan_config: ScanConfig | None = None) -> pl.DataFrame:
-    """Scan every block of a history; add each candidate's ``age_blocks``.
-
-    Parameters
-    ----------
-    history
-        The market history.
-    scan_config
-        Scanner options.
-
-    Returns
-    -------
-    polars.DataFrame
-        The candidates table (sorted by block, best first) with ``age_blocks``.
-    """
-    candidates = scan_blocks(
-        history.pool_states,
-        base_fees=history.blocks.select("block", "base_fee_wei"),
-        cex_quotes=history.cex_quotes,
-        config=scan_config,
-    )
-    return add_edge_age(candidates)
-
-
 def trades_from_candidates(
     candidates: pl.DataFrame,
     policy: TradePolicy | None = None,
@@ -113,7 +88,7 @@ def trades_from_candidates(
     Parameters
     ----------
     candidates
-        Candidates (with ``age_blocks``, see :func:`scan_history`).
+        Candidates (with ``age_blocks``: the replay's candidates).
     policy
         Tip, latency and minimum profit.
     scan_config
@@ -208,12 +183,24 @@ def build_route_dataset(
     """
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     scfg = scan_config or ScanConfig()
-    candidates = scan_history(history, scfg)
+    pol = policy or TradePolicy()
+    exe = execution_config or ExecutionConfig()
+    # the label delay follows from the latency and the inclusion delay
+    feature_config = (feature_config or FeatureConfig()).for_execution(exe, pol.latency_ms)
+    # the candidates a policy sees in the one replay, with their edge age
+    replay = Replay(
+        history,
+        execution=exe,
+        scan=scfg,
+        latency_ms=pol.latency_ms,
+        priority_fee_wei=pol.priority_fee_wei,
+    )
+    candidates = replay.candidates.drop("cand_id")
     if candidates.height == 0:
         raise DataError("build_route_dataset: the history yields no candidates")
     regime = build_regime_features(history, feature_config)
-    model = ExecutionModel(history, execution_config, scfg)
-    trades = trades_from_candidates(candidates, policy, scan_config=scfg)
+    model = replay.model
+    trades = trades_from_candidates(candidates, pol, scan_config=scfg)
     outcomes = model.execute_batch(trades, rng=np.random.default_rng(ss))
     labels = build_labels(candidates, outcomes)
     table = build_training_table(candidates, labels, regime, feature_config)

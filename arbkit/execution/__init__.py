@@ -19,6 +19,8 @@ from arbkit.execution.replay import (
     OutcomeCells,
     Replay,
     add_edge_age,
+    check_label_delay,
+    label_delay_blocks,
     route_keys,
 )
 
@@ -36,5 +38,7 @@ __all__ = [
     "SwapOutcomes",
     "Trade",
     "add_edge_age",
+    "check_label_delay",
+    "label_delay_blocks",
     "route_keys",
 ]

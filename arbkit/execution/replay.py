@@ -32,9 +32,11 @@ A trade that expired unincluded leaves its gap open after its deadline.
 At most one candidate trade is sent per block.
 
 **When outcomes are known.** An included trade's outcome is known at its including
-block; an expired trade's at its deadline, ``t + first + max_delay_blocks + 1`` (capped
-at the end of the history), where ``first = 1 + floor(latency_ms / block_ms)`` is the
-first block it may land in. A policy learns nothing about a trade before then.
+block; an expired trade's at its deadline, ``t + first + max_delay_blocks`` (capped at
+the end of the history), where ``first = 1 + floor(latency_ms / block_ms)`` is the first
+block it may land in. A policy learns nothing about a trade before then, and every
+outcome of a decision at ``t`` is known at ``t + label_delay_blocks(...)``: the label
+delay of the route features and the training cut-off follow from it.
 
 **Common random numbers.** Each candidate has its own two uniforms drawn from the run's
 seed (:meth:`Replay.draws`), so every policy replayed with the same seed meets the same
@@ -50,7 +52,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +73,9 @@ __all__ = [
     "OutcomeCells",
     "Replay",
     "add_edge_age",
+    "check_label_delay",
+    "label_delay_blocks",
+    "make_route_key",
     "route_keys",
 ]
 
@@ -84,21 +89,57 @@ DEFAULT_MAX_CANDIDATES = 8
 """Candidates a policy sees per block unless told otherwise."""
 
 
-def route_keys(candidates: pl.DataFrame) -> list[str]:
-    """Return each candidate's route key: start token and pools in hop order.
+def label_delay_blocks(execution: ExecutionConfig, latency_ms: float = 0.0) -> int:
+    """Return the blocks after a decision by which its outcome is known, whatever it is.
 
-    ``start:pool1>pool2``; a candidate without pools is keyed by its symbol.
+    ``1 + floor(latency_ms / block_ms) + max_delay_blocks``: the last block the trade
+    could land in. Labels and rewards of a decision at ``t`` may be used from
+    ``t + label_delay_blocks`` on, never earlier.
     """
-    starts = (
-        candidates["start_token"].to_list()
-        if "start_token" in candidates.columns
-        else [""] * candidates.height
-    )
-    return [
-        (f"{s}:{'>'.join(r)}" if r else str(sym))
-        for r, s, sym in zip(
-            candidates["route"].to_list(), starts, candidates["symbol"].to_list(), strict=True
+    block_ms = execution.block_time_s * 1_000.0
+    return 1 + math.floor(latency_ms / block_ms) + execution.max_delay_blocks
+
+
+def check_label_delay(delay: int, execution: ExecutionConfig, latency_ms: float = 0.0) -> None:
+    """Refuse a label delay under which a policy would learn an outcome too early.
+
+    Raises
+    ------
+    ConfigError
+        If ``delay`` is below :func:`label_delay_blocks`: an outcome would be learnt
+        before its including block (or its deadline).
+    """
+    need = label_delay_blocks(execution, latency_ms)
+    if delay < need:
+        raise ConfigError(
+            f"label_delay_blocks={delay} would reveal outcomes before their including block: "
+            f"with latency {latency_ms:g} ms and max_delay_blocks="
+            f"{execution.max_delay_blocks}, a trade decided at t is known at t + {need} at the "
+            "latest"
         )
+
+
+def make_route_key(route: Sequence[str], start_token: str = "", symbol: str = "") -> str:
+    """Return the key identifying a route: ``start:pool1>pool2``.
+
+    The pools in hop order plus the start token (a ``cex_dex`` pool is traded in both
+    directions); a candidate without pools is keyed by its symbol.
+    """
+    if not route:
+        return symbol
+    return f"{start_token}:{'>'.join(route)}"
+
+
+def route_keys(candidates: pl.DataFrame) -> list[str]:
+    """Return :func:`make_route_key` of every row (``route``, ``start_token``, ``symbol``)."""
+    n = candidates.height
+    starts = (
+        candidates["start_token"].to_list() if "start_token" in candidates.columns else [""] * n
+    )
+    symbols = candidates["symbol"].to_list() if "symbol" in candidates.columns else [""] * n
+    return [
+        make_route_key(r or (), s or "", y or "")
+        for r, s, y in zip(candidates["route"].to_list(), starts, symbols, strict=True)
     ]
 
 
@@ -119,13 +160,21 @@ def add_edge_age(candidates: pl.DataFrame) -> pl.DataFrame:
         .unique()
         .sort("key", "block")
         .with_columns(
-            (pl.col("block").diff().over("key") != 1).fill_null(True).cum_sum().alias("gap_id")
+            (pl.col("block").diff().over("key") != 1).fill_null(True).cum_sum().alias("_run")
         )
-        .with_columns(
-            (pl.col("block") - pl.col("block").min().over("gap_id")).alias("age_blocks"),
-            (pl.col("gap_id") - 1).cast(pl.Int64),
-        )
+        .with_columns(pl.col("block").min().over("_run").alias("_first"))
+        .with_columns((pl.col("block") - pl.col("_first")).alias("age_blocks"))
     )
+    # gaps numbered in order of their first block (then route): causal, a run that starts
+    # by block t has the same number in every history that reaches t
+    order = (
+        runs.select("_run", "_first", "key")
+        .unique("_run")
+        .sort("_first", "key")
+        .with_row_index("gap_id")
+        .select("_run", pl.col("gap_id").cast(pl.Int64))
+    )
+    runs = runs.join(order, on="_run", how="left")
     joined = frame.join(runs, on=["key", "block"], how="left").sort("_row")
     return candidates.with_columns(
         joined["age_blocks"].cast(pl.Int64).alias("age_blocks"),
@@ -372,7 +421,7 @@ class Replay:
         code = np.asarray([codes[r] for r in out["reason"].to_list()], dtype=np.int8)
         inc = out["included_block"].fill_null(-1).to_numpy()
         t = self.cand_t[rows]
-        expired = np.minimum(t + self.first_eligible + self.max_delay + 1, self.n_blocks)
+        expired = np.minimum(t + self.first_eligible + self.max_delay, self.n_blocks)
         reveal = np.where(inc >= 0, inc - self.first_block, expired).astype(np.int64)
         return out["net_profit_quote"].to_numpy(), code, reveal
 
@@ -380,34 +429,18 @@ class Replay:
     def reveal_position(self, t: int, included_block: int | None) -> int:
         """Position at which the outcome of a trade decided at position ``t`` is known.
 
-        Its including block, or (expired) the block after its deadline, capped at the
-        end of the history.
+        Its including block, or (expired) its deadline, the last block it could have
+        landed in (once that block is seen without it, it is known to have expired);
+        capped at the end of the history.
         """
         if included_block is not None:
             return int(included_block) - self.first_block
-        return min(t + self.first_eligible + self.max_delay + 1, self.n_blocks)
+        return min(t + self.first_eligible + self.max_delay, self.n_blocks)
 
     @property
     def label_delay_blocks(self) -> int:
         """Blocks after which every outcome of a decision is known (its latest reveal)."""
-        return self.first_eligible + self.max_delay + 1
-
-    def check_label_delay(self, label_delay_blocks: int) -> None:
-        """Refuse a label delay that would let a policy learn an outcome too early.
-
-        Raises
-        ------
-        ConfigError
-            If ``label_delay_blocks`` is below :attr:`label_delay_blocks`: some outcome
-            would be learnt before its including block (or its deadline).
-        """
-        if label_delay_blocks < self.label_delay_blocks:
-            raise ConfigError(
-                f"label_delay_blocks={label_delay_blocks} would reveal outcomes before their "
-                f"including block: with latency {self.latency_ms:g} ms and max_delay_blocks="
-                f"{self.max_delay}, a trade decided at t is known at t + "
-                f"{self.label_delay_blocks} at the latest"
-            )
+        return label_delay_blocks(self.execution, self.latency_ms)
 
     # -- state of a run ----------------------------------------------------------------
     def ledger(self) -> GapLedger:

@@ -6,6 +6,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from arbkit.execution.config import ExecutionConfig
+from arbkit.execution.replay import check_label_delay, label_delay_blocks
 from arbkit.opportunities.config import DEFAULT_TOKEN_DECIMALS
 
 __all__ = ["FeatureConfig"]
@@ -49,7 +51,9 @@ class FeatureConfig(BaseModel):
     label_delay_blocks
         An outcome of a trade decided at block ``s`` is known from block
         ``s + label_delay_blocks`` on; route features at ``t`` use outcomes with
-        ``s <= t - label_delay_blocks`` only.
+        ``s <= t - label_delay_blocks`` only. ``None`` (the default) derives it from the
+        execution settings (:func:`arbkit.execution.label_delay_blocks`: latency and
+        inclusion delay); a value below that is refused by :meth:`label_delay`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -66,7 +70,32 @@ class FeatureConfig(BaseModel):
     trending_threshold: float = Field(2.5, gt=0)
     route_ema_alpha: float = Field(0.10, gt=0, le=1)
     route_prior_success: float = Field(0.5, ge=0, le=1)
-    label_delay_blocks: int = Field(3, ge=1)
+    label_delay_blocks: int | None = Field(None, ge=1)
+
+    def label_delay(self, execution: ExecutionConfig | None = None, latency_ms: float = 0.0) -> int:
+        """Return the label delay under ``execution`` and ``latency_ms``.
+
+        The configured value, checked, or the derived one when none is set.
+
+        Raises
+        ------
+        ConfigError
+            If the configured delay would let a feature see an outcome before its
+            including block.
+        """
+        exe = execution or ExecutionConfig()
+        if self.label_delay_blocks is None:
+            return label_delay_blocks(exe, latency_ms)
+        check_label_delay(self.label_delay_blocks, exe, latency_ms)
+        return self.label_delay_blocks
+
+    def for_execution(
+        self, execution: ExecutionConfig | None = None, latency_ms: float = 0.0
+    ) -> FeatureConfig:
+        """Return this config with its label delay fixed for ``execution`` (see above)."""
+        return self.model_copy(
+            update={"label_delay_blocks": self.label_delay(execution, latency_ms)}
+        )
 
     @model_validator(mode="after")
     def _check_tokens(self) -> Self:

@@ -63,6 +63,8 @@ import numpy.typing as npt
 import polars as pl
 
 from arbkit.errors import DataError
+from arbkit.execution.replay import add_edge_age, make_route_key
+from arbkit.execution.replay import route_keys as _route_keys
 from arbkit.features.config import FeatureConfig
 
 __all__ = [
@@ -128,60 +130,6 @@ def hops_of_kind(kind: str) -> int:
         raise DataError(
             f"unknown route kind {kind!r}; expected one of {sorted(_KIND_HOPS)}"
         ) from None
-
-
-def make_route_key(route: Sequence[str], start_token: str = "", symbol: str = "") -> str:
-    """Return the key identifying a route in success statistics.
-
-    The pools in hop order plus the start token (a ``cex_dex`` pool is traded in both
-    directions); a candidate without pools is keyed by its symbol.
-    """
-    if not route:
-        return symbol
-    return f"{start_token}:{'>'.join(route)}"
-
-
-def add_edge_age(candidates: pl.DataFrame) -> pl.DataFrame:
-    """Add ``age_blocks``: for how many blocks each candidate's edge had already existed.
-
-    The age of a candidate at block ``t`` is the number of consecutive blocks just
-    before ``t`` in which the same route (:func:`make_route_key`) was a candidate too;
-    0 for a new edge. It reads blocks ``<= t`` only. The execution model takes it as the
-    trade's ``age_blocks`` (rivals are more likely to have taken a stale edge).
-
-    Parameters
-    ----------
-    candidates
-        The candidates table (``block``, ``route``, ``start_token``, ``symbol``).
-
-    Returns
-    -------
-    polars.DataFrame
-        The candidates with an ``age_blocks`` column (Int64), in their order.
-    """
-    keys = _route_keys(candidates)
-    runs = (
-        pl.DataFrame({"key": keys, "block": candidates["block"]})
-        .unique()
-        .sort("key", "block")
-        .with_columns(
-            (pl.col("block").diff().over("key") != 1)
-            .fill_null(True)
-            .cum_sum()
-            .over("key")
-            .alias("run")
-        )
-        .with_columns(
-            (pl.col("block") - pl.col("block").min().over("key", "run")).alias("age_blocks")
-        )
-        .select("key", "block", "age_blocks")
-    )
-    age = (
-        pl.DataFrame({"key": keys, "block": candidates["block"]})
-        .join(runs, on=["key", "block"], how="left", maintain_order="left")["age_blocks"]
-        .cast(pl.Int64)
-    )
-    return candidates.with_columns(age.alias("age_blocks"))
 
 
 def route_feature_matrix(
@@ -392,7 +340,7 @@ def build_route_features(
             outcomes["success"].fill_null(False).to_numpy(),
             alpha=cfg.route_ema_alpha,
             prior=cfg.route_prior_success,
-            delay_blocks=cfg.label_delay_blocks,
+            delay_blocks=cfg.label_delay(),
         )
     else:
         ema = np.full(candidates.height, cfg.route_prior_success)
@@ -424,16 +372,6 @@ def build_route_features(
         pl.Series("route_key", keys, dtype=pl.String)
     )
     return pl.concat([head, features], how="horizontal")
-
-
-def _route_keys(df: pl.DataFrame) -> list[str]:
-    routes = df["route"].to_list()
-    starts = df["start_token"].to_list() if "start_token" in df.columns else [""] * df.height
-    symbols = df["symbol"].to_list() if "symbol" in df.columns else [""] * df.height
-    return [
-        make_route_key(r or (), s or "", y or "")
-        for r, s, y in zip(routes, starts, symbols, strict=True)
-    ]
 
 
 def route_features_one(

@@ -76,8 +76,8 @@ def test_outcomes_are_revealed_exactly_when_known_never_earlier_nor_later() -> N
     for at, decided, o in rec.revealed_at:
         if o.included_block is None:
             expired += 1
-            # an expired trade is known once its deadline has passed: decided + 1 + delay
-            want = decided + 1 + max_delay + 1
+            # an expired trade is known at its deadline (the last block it could land in)
+            want = decided + 1 + max_delay
         else:
             included += 1
             want = o.included_block  # known at its including block, not before

@@ -8,11 +8,11 @@ from arbkit.decider import RoutePredictorConfig
 from arbkit.decider.training import (
     TradePolicy,
     build_route_dataset,
-    scan_history,
     trades_from_candidates,
     train_route_model,
     walk_forward,
 )
+from arbkit.execution import Replay
 from arbkit.features import ROUTE_FEATURE_NAMES
 from arbkit.market.sim import simulate_market
 
@@ -56,7 +56,7 @@ def test_build_route_dataset_is_deterministic_for_a_seed(history, dataset) -> No
 
 
 def test_trades_from_candidates_scales_the_minimum_profit_exactly(history) -> None:
-    cands = scan_history(history).head(3)
+    cands = Replay(history).candidates.head(3)
     halves = [a // 2 for a in cands["amount_in"].to_list()]
     trades = trades_from_candidates(
         cands, TradePolicy(min_profit_share=0.5, latency_ms=100.0), amount_in=halves
