@@ -5,36 +5,18 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from arbkit.backtest.compare import POLICIES, ComparisonResult
 from arbkit.errors import ArbkitError
+from arbkit.io import write_atomic
 
 __all__ = ["POLICY_NAMES", "backtest", "run_comparison"]
 
-POLICY_NAMES = ("oracle", "rule", "random", "decider", "decider-ml", "rl")
-
-
-def _factories(train: Any, seed: int) -> dict[str, Callable[[], Any]]:
-    """Policy builders; ``train`` is a history the learning policies may train on."""
-    from arbkit.backtest.policies import ForesightPolicy, RandomPolicy, RuleBaseline
-
-    out: dict[str, Callable[[], Any]] = {
-        "oracle": ForesightPolicy,
-        "rule": RuleBaseline,
-        "random": lambda: RandomPolicy(seed=seed),
-    }
-    try:
-        from arbkit.backtest.learners import make_decider, make_rl_policy
-    except ImportError:
-        return out
-    out["decider"] = lambda: make_decider(train, seed=seed, use_model=False)
-    out["decider-ml"] = lambda: make_decider(train, seed=seed, use_model=True)
-    out["rl"] = lambda: make_rl_policy(train, seed=seed)
-    return out
+POLICY_NAMES = POLICIES
 
 
 def run_comparison(
@@ -46,54 +28,32 @@ def run_comparison(
     real_data: Path | None = None,
     data: Path | None = None,
     progress: bool = False,
-) -> dict[str, list[Any]]:
-    """Backtest every policy on every seed's history; learners train on a separate history.
+) -> ComparisonResult:
+    """Run :func:`arbkit.backtest.compare.run_comparison` with the CLI's options.
 
-    With ``data`` (a saved history) every seed replays it with its own execution draws and
-    learners train on ``simulate_market(seed=10_000 + s)``.
-    On simulated data, seed ``s`` replays ``simulate_market(seed=s)`` and learners train on
-    ``simulate_market(seed=10_000 + s)`` (an independent history: nothing of the test
-    history leaks into training). On real data every seed replays the same history with
-    its own execution draws, and learners train on its first ``train_blocks`` steps,
-    which are then left out of the test.
+    On real data the scanner looks at DEX-DEX routes only (the snapshots carry no CEX
+    quotes at the pools' times).
     """
-    from arbkit.backtest import BacktestConfig, Simulator, prepare_candidates
-    from arbkit.market.sim import simulate_market
+    from arbkit.backtest import BacktestConfig
+    from arbkit.backtest.compare import ComparisonConfig
+    from arbkit.backtest.compare import run_comparison as compare
     from arbkit.opportunities import ScanConfig
 
-    results: dict[str, list[Any]] = {p: [] for p in policies}
-    real = None
-    saved = None
+    bt = BacktestConfig()
     if real_data is not None:
-        from arbkit.market.real_history import load_real_history
-
-        real = load_real_history(real_data)
-    elif data is not None:
-        from arbkit.market.history import MarketHistory
-
-        saved = MarketHistory.load(data)
-    for seed in seeds:
-        if saved is not None:
-            train = simulate_market(seed=10_000 + seed, n_blocks=train_blocks)
-            test = saved
-            cfg = BacktestConfig(seed=seed)
-        elif real is not None:
-            cut = min(train_blocks, real.n_blocks // 3)
-            train, test = real.slice(0, cut), real.slice(cut, real.n_blocks)
-            cfg = BacktestConfig(seed=seed, scan=ScanConfig(kinds=("dex_dex",)))
-        else:
-            train = simulate_market(seed=10_000 + seed, n_blocks=train_blocks)
-            test = simulate_market(seed=seed, n_blocks=n_blocks)
-            cfg = BacktestConfig(seed=seed)
-        cfg = cfg.model_copy(update={"progress": progress})
-        cands = prepare_candidates(test, cfg.scan)
-        makers = _factories(train, seed)
-        for name in policies:
-            if name not in makers:
-                raise ArbkitError(f"policy {name!r} is not available; choose from {list(makers)}")
-            res = Simulator(makers[name](), test, cfg, candidates=cands).run_sync()
-            results[name].append(res)
-    return results
+        bt = BacktestConfig(scan=ScanConfig(kinds=("dex_dex",)))
+    try:
+        cfg = ComparisonConfig(
+            policies=tuple(policies),
+            seeds=tuple(seeds),
+            n_blocks=n_blocks,
+            train_blocks=train_blocks,
+            backtest=bt,
+        )
+    except ValueError as exc:
+        raise ArbkitError(str(exc).splitlines()[-1] if str(exc) else repr(exc)) from None
+    log = (lambda line: typer.echo(line, err=True)) if progress else None
+    return compare(cfg, real_data=real_data, data=data, progress=log)
 
 
 def _walk_forward_tables(n_blocks: int) -> dict[str, Any]:
@@ -104,29 +64,31 @@ def _walk_forward_tables(n_blocks: int) -> dict[str, Any]:
     from arbkit.market.sim import simulate_market
 
     history = simulate_market(seed=777, n_blocks=n_blocks)
-    wf = WalkForwardConfig(train_blocks=7_200, purge_blocks=10, test_blocks=3_600)
+    wf = WalkForwardConfig(train_blocks=7_200, test_blocks=3_600)
     out: dict[str, Any] = {}
+    bt = BacktestConfig()
     for name, make in (
         ("rule", lambda train, seed: RuleBaseline()),
-        ("decider+ml", lambda train, seed: make_decider(train, seed=seed, use_model=True)),
+        (
+            "decider_with_model",
+            lambda train, seed: make_decider(train, seed=seed, use_model=True, backtest=bt),
+        ),
     ):
-        res = walk_forward(make, history, wf, BacktestConfig())
-        out[f"Walk-forward, {name} (train 7,200 / purge 10 / test 3,600 blocks)"] = res.table()
+        res = walk_forward(make, history, wf, bt)
+        out[f"Walk-forward, {name} (train 7,200 / test 3,600 blocks)"] = res.table()
     return out
 
 
-def _oracle_bound_text(results: dict[str, list[Any]]) -> str:
-    """Describe the oracle's upper bound (its own row shows its trades executed normally)."""
+def _bound_text(result: ComparisonResult) -> str:
+    """Describe the upper bound and each policy's share of it."""
     import numpy as np
 
-    bounds = [r.extras.get("oracle_bound") for r in results.get("oracle", [])]
-    vals = [b for b in bounds if b is not None]
-    if not vals:
-        return ""
+    b = np.asarray(result.bounds, dtype=np.float64)
+    std = float(np.std(b, ddof=1)) if b.size > 1 else 0.0
     return (
-        f". Oracle upper bound (best realised net per block, no rivals, any delay): "
-        f"{np.mean(vals):,.0f} ± {np.std(vals, ddof=1) if len(vals) > 1 else 0.0:,.0f}; "
-        "the oracle row shows its picks executed like any policy's"
+        f". Upper bound under the same gap rule (best foresight value per block and per "
+        f"gap, the smaller sum): {float(np.mean(b)):,.0f} ± {std:,.0f} quote per seed; the "
+        "foresight row shows its picks executed like any policy's"
     )
 
 
@@ -169,9 +131,9 @@ def backtest(
     walk_forward_blocks: Annotated[
         int,
         typer.Option(
-            help="Also run a walk-forward of decider+ML and the rule on one simulated "
-            "history of this many blocks (train 1 day, purge 10 blocks, test 12 h; the "
-            "model is retrained per fold); 0 to skip."
+            help="Also run a walk-forward of decider_with_model and the rule on one "
+            "simulated history of this many blocks (train 1 day, test 12 h, a purge of the "
+            "label delay between; the model is retrained per fold); 0 to skip."
         ),
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
@@ -180,11 +142,12 @@ def backtest(
     from rich.console import Console
     from rich.table import Table
 
+    from arbkit.backtest.compare import DEFAULT_POLICIES
     from arbkit.backtest.report import comparison_table, write_report
 
-    names = policy or ["oracle", "rule", "random", "decider", "decider-ml", "rl"]
+    names = policy or list(DEFAULT_POLICIES)
     try:
-        results = run_comparison(
+        result = run_comparison(
             names,
             list(range(seeds)),
             n_blocks=n_blocks,
@@ -196,6 +159,7 @@ def backtest(
     except ArbkitError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    results = result.runs
     table = comparison_table(results)
     if as_json:
         payload = {name: [_clean(r.to_dict()) for r in runs] for name, runs in results.items()}
@@ -219,10 +183,7 @@ def backtest(
             row["policy"]: {k: _clean(v) for k, v in row.items() if k != "policy"}
             for row in table.iter_rows(named=True)
         }
-        metrics.parent.mkdir(parents=True, exist_ok=True)
-        tmp = metrics.with_name(f".{metrics.name}.tmp")
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        tmp.replace(metrics)
+        write_atomic(metrics, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
     if report is None:
         report = Path("reports/backtest") / ("real.html" if real_data else "index.html")
     extra: dict[str, Any] = {}
@@ -245,7 +206,7 @@ def backtest(
                     else f"simulated histories of {n_blocks:,} blocks; learners train on an "
                     f"independent history of {train_blocks:,} blocks"
                 )
-                + _oracle_bound_text(results)
+                + _bound_text(result)
             ),
             extra_tables=extra,
         )

@@ -57,13 +57,15 @@ class WalkForwardConfig(BaseModel):
     Each fold trains on ``train_blocks``, skips ``purge_blocks`` (so that labels whose
     outcome lands after the training window cannot leak into it), then tests on
     ``test_blocks``; the next fold starts ``step_blocks`` later (default: the test
-    length, giving back-to-back test windows).
+    length, giving back-to-back test windows). ``purge_blocks=None`` (the default) is the
+    label delay of the backtest's execution settings
+    (:func:`arbkit.execution.label_delay_blocks`); a smaller value is refused.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     train_blocks: int = Field(7_200, ge=1)
-    purge_blocks: int = Field(10, ge=0)
+    purge_blocks: int | None = Field(None, ge=0)
     test_blocks: int = Field(3_600, ge=1)
     step_blocks: int | None = Field(None, ge=1)
     max_folds: int | None = Field(None, ge=1)

@@ -148,8 +148,8 @@ class RunSetup:
         The run's seed.
     scan, execution
         Scanner and execution-model options.
-    latency_ms, priority_fee_wei
-        Latency and default tip of the run's orders.
+    latency_ms, priority_fee_wei, max_candidates
+        Latency and default tip of the run's orders, candidates per block.
     """
 
     history: MarketHistory
@@ -160,6 +160,7 @@ class RunSetup:
     execution: ExecutionConfig
     latency_ms: float
     priority_fee_wei: int
+    max_candidates: int
 
 
 @runtime_checkable
@@ -397,6 +398,7 @@ class Simulator:
                     execution=cfg.execution,
                     latency_ms=cfg.latency_ms,
                     priority_fee_wei=replay.priority_fee_wei,
+                    max_candidates=replay.max_candidates,
                 )
             )
         if getattr(policy, "foresight", False):

@@ -1,18 +1,49 @@
-"""Build and train the learning policies the backtest compares (pure: no I/O)."""
+"""Build and train the learning policies the backtest compares (pure: no I/O).
+
+Every learner trains on the same execution settings as the backtest that scores it
+(scanner, execution model, latency, tip, candidates per block): the RL envs run the one
+replay with them, and the decider's training labels come from the same candidates.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from arbkit.backtest.policies import DeciderPolicy, RLPolicyAdapter
+from arbkit.backtest.config import BacktestConfig
+from arbkit.backtest.policies import ActorPolicy, DeciderPolicy, RLPolicyAdapter
 from arbkit.market.history import MarketHistory
 
-__all__ = ["make_decider", "make_rl_policy"]
+__all__ = ["env_kwargs_for", "make_decider", "make_rl_policy", "make_sb3_policy"]
 
 
-def make_decider(train: MarketHistory, *, seed: int, use_model: bool) -> DeciderPolicy:
+def env_kwargs_for(
+    train: MarketHistory, backtest: BacktestConfig | None, window_blocks: int
+) -> dict[str, Any]:
+    """Return :class:`arbkit.rl.ArbitrageEnv` arguments replaying ``train`` like ``backtest``."""
+    bt = backtest or BacktestConfig()
+    warmup = min(100, max(0, train.n_blocks - 4))
+    window = max(2, min(window_blocks, train.n_blocks - warmup - 2))
+    return {
+        "history": train,
+        "window_blocks": window,
+        "warmup_blocks": warmup,
+        "execution_config": bt.execution,
+        "scan_config": bt.scan,
+        "latency_ms": bt.latency_ms,
+        "priority_fee_wei": bt.priority_fee_wei,
+        "max_candidates": bt.max_candidates,
+    }
+
+
+def make_decider(
+    train: MarketHistory,
+    *,
+    seed: int,
+    use_model: bool,
+    backtest: BacktestConfig | None = None,
+) -> DeciderPolicy:
     """Return an :class:`~arbkit.decider.AdvancedAIDecider` policy, trained on ``train``.
 
     Both variants replay ``train``'s labelled outcomes into the decider
@@ -21,10 +52,18 @@ def make_decider(train: MarketHistory, *, seed: int, use_model: bool) -> Decider
     the score; without it the decider relies on the six factors alone.
     """
     from arbkit.decider import AdvancedAIConfig, AdvancedAIDecider, RouteSuccessPredictor
-    from arbkit.decider.training import build_route_dataset
+    from arbkit.decider.training import TradePolicy, build_route_dataset
 
+    bt = backtest or BacktestConfig()
     exec_seed, model_seed, decider_seed = np.random.SeedSequence(seed).spawn(3)
-    table = build_route_dataset(train, seed=exec_seed).table
+    table = build_route_dataset(
+        train,
+        seed=exec_seed,
+        scan_config=bt.scan,
+        execution_config=bt.execution,
+        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
+        max_candidates=bt.max_candidates,
+    ).table
     # the balanced profile, except its 0.15 ETH minimum profit: far above any simulated
     # opportunity, it would refuse every trade
     # Retraining every 100 outcomes (the default) refits the model ~300 times in a 30-day
@@ -38,18 +77,47 @@ def make_decider(train: MarketHistory, *, seed: int, use_model: bool) -> Decider
         predictor.train_model(table, seed=int(model_seed.generate_state(1)[0] % (2**31 - 1)))
     decider = AdvancedAIDecider(cfg, predictor=predictor, seed=decider_seed)
     decider.warm_start(table)
-    return DeciderPolicy(decider, name="decider+ml" if use_model else "decider (no ML)")
+    return DeciderPolicy(
+        decider, name="decider_with_model" if use_model else "decider_without_model"
+    )
 
 
 def make_rl_policy(
-    train: MarketHistory, *, seed: int, episodes: int = 200, window_blocks: int = 256
+    train: MarketHistory,
+    *,
+    seed: int,
+    episodes: int = 200,
+    window_blocks: int = 256,
+    backtest: BacktestConfig | None = None,
 ) -> RLPolicyAdapter:
     """Return a tabular Q-learning policy trained on ``train`` (greedy when replayed)."""
     from arbkit.rl.training import train_q_learning
 
-    window = max(2, min(window_blocks, train.n_blocks - 2))
-    env_kwargs: dict[str, Any] = {"history": train, "window_blocks": window}
-    policy = train_q_learning(env_kwargs, seed=seed, episodes=episodes)
+    policy = train_q_learning(
+        env_kwargs_for(train, backtest, window_blocks), seed=seed, episodes=episodes
+    )
     policy.epsilon = 0.0
     policy.rng = np.random.default_rng(np.random.SeedSequence(seed))
-    return RLPolicyAdapter(policy, name="rl (Q-learning)")
+    return RLPolicyAdapter(policy, name="q_learning")
+
+
+def make_sb3_policy(
+    algo: Literal["ppo", "dqn"],
+    train: MarketHistory,
+    *,
+    seed: int,
+    total_timesteps: int,
+    window_blocks: int = 256,
+    backtest: BacktestConfig | None = None,
+) -> ActorPolicy:
+    """Return a stable-baselines3 PPO or DQN agent trained on ``train`` (deterministic)."""
+    from arbkit.rl.evaluate import sb3_actor
+    from arbkit.rl.training import train_sb3
+
+    model = train_sb3(
+        algo,
+        env_kwargs_for(train, backtest, window_blocks),
+        seed=seed,
+        total_timesteps=total_timesteps,
+    )
+    return ActorPolicy(sb3_actor(model), name=algo)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from arbkit.decider import AdvancedAIDecider
 
 __all__ = [
+    "ActorPolicy",
     "DeciderPolicy",
     "ForesightPolicy",
     "RLPolicyAdapter",
@@ -260,25 +262,21 @@ class RLPolicyAdapter:
 
     def on_start(self, setup: RunSetup) -> None:
         """Build the env view of the replayed history (causal features only)."""
-        from arbkit.rl import ArbitrageEnv, ArbitrageEnvConfig
+        from arbkit.rl import ArbitrageEnvConfig
 
-        cfg = ArbitrageEnvConfig(window_blocks=min(256, setup.n_blocks - 1))
-        self._env = ArbitrageEnv(
-            setup.history,
-            config=cfg,
-            execution_config=setup.execution,
-            scan_config=setup.scan,
-            latency_ms=setup.latency_ms,
-            priority_fee_wei=setup.priority_fee_wei,
-        )
+        self._env = _feature_env(setup)
         self._symbol = str(self._env.symbol)
-        self._max_dd_frac = cfg.max_drawdown_frac
+        self._max_dd_frac = ArbitrageEnvConfig().max_drawdown_frac
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
         """Ask the RL policy for this block's orders and map them to backtest orders."""
         from arbkit.rl import PortfolioState
 
-        snapshot = self._env.snapshot_at(view.t)
+        # the edge the policy sees is the best candidate the replay leaves free, as in the env
+        snapshot = dataclasses.replace(
+            self._env.snapshot_at(view.t),
+            edge_bps={self._symbol: _first_edge_bps(view)},
+        )
         pf = view.portfolio
         price = pf.eth_price_quote
         position = pf.native_value_quote / price if price > 0 else 0.0
@@ -321,3 +319,86 @@ class RLPolicyAdapter:
             done=False,
             symbol=self._symbol,
         )
+
+
+def _feature_env(setup: RunSetup) -> Any:
+    """Return an :class:`arbkit.rl.ArbitrageEnv` on the run's history, for its features."""
+    from arbkit.rl import ArbitrageEnv, ArbitrageEnvConfig
+
+    cfg = ArbitrageEnvConfig(
+        window_blocks=1,
+        warmup_blocks=0,
+        flash_outcomes="batch",
+        latency_ms=setup.latency_ms,
+        priority_fee_wei=setup.priority_fee_wei,
+        max_candidates=setup.max_candidates,
+    )
+    return ArbitrageEnv(
+        setup.history, config=cfg, execution_config=setup.execution, scan_config=setup.scan
+    )
+
+
+def _first_edge_bps(view: BlockView) -> float:
+    """Return the best candidate's expected net edge (bps, after gas), 0 if none."""
+    c = view.candidates
+    if c.height == 0:
+        return 0.0
+    notional = float(c["notional_quote"][0])
+    return float(c["net_profit_quote"][0]) / notional * 1e4 if notional > 0 else 0.0
+
+
+class ActorPolicy:
+    """Drive an observation -> action actor (a trained PPO or DQN model) in the backtest.
+
+    The observation is the one :class:`arbkit.rl.ArbitrageEnv` gives at the same block:
+    the causal features of the block, the edge of the best candidate the replay leaves
+    free, the position (native holding over ``max_position_base``) and the health
+    (``1 - drawdown / limit``). ``flash_arb`` executes that candidate; ``buy`` and
+    ``sell`` are spot swaps of ``trade_size_quote`` (refused past ``max_position_base``).
+
+    Parameters
+    ----------
+    actor
+        ``actor(obs) -> action`` (0 buy, 1 sell, 2 hold, 3 flash_arb).
+    name
+        Policy name in reports.
+    """
+
+    every_block = True
+
+    def __init__(self, actor: Callable[[npt.NDArray[np.float32]], int], name: str) -> None:
+        self.actor = actor
+        self.name = name
+        self._env: Any = None
+
+    def on_start(self, setup: RunSetup) -> None:
+        """Build the env's causal features of the replayed history."""
+        self._env = _feature_env(setup)
+
+    def on_block(self, view: BlockView) -> Sequence[Order]:
+        """Build the observation, ask the actor, map its action to an order."""
+        from arbkit.rl.state import BUY, FLASH_ARB, SELL, normalise_edge
+
+        env = self._env
+        cfg = env.config
+        pf = view.portfolio
+        price = pf.eth_price_quote
+        position = pf.native_value_quote / price if price > 0 else 0.0
+        limit = cfg.max_drawdown_frac * pf.initial_equity_quote
+        peak = pf.equity_quote / (1.0 - pf.drawdown) if pf.drawdown < 1 else pf.equity_quote
+        obs = env.tables.features[view.t].copy()
+        obs[0] = float(normalise_edge(_first_edge_bps(view), cfg.state_scales))
+        obs[1] = min(max(position / cfg.max_position_base, -1.0), 1.0)
+        obs[2] = min(max(1.0 - (peak - pf.equity_quote) / limit, 0.0), 1.0)
+        action = int(self.actor(obs))
+        if action == FLASH_ARB and view.candidates.height:
+            return (Order(cand_id=int(view.candidates["cand_id"][0])),)
+        if action in (BUY, SELL) and price > 0:
+            lot = cfg.trade_size_quote / price
+            if abs(position + (lot if action == BUY else -lot)) <= cfg.max_position_base:
+                side = "buy" if action == BUY else "sell"
+                return (Order(side=side, amount_quote=cfg.trade_size_quote),)
+        return ()
+
+    def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
+        """Do nothing: the actor was trained beforehand."""

@@ -13,6 +13,7 @@ from arbkit.backtest.analytics import compute_metrics
 from arbkit.backtest.config import BacktestConfig, WalkForwardConfig
 from arbkit.backtest.engine import BacktestResult, Simulator
 from arbkit.errors import ConfigError
+from arbkit.execution import check_label_delay, label_delay_blocks
 from arbkit.market.history import MarketHistory
 
 __all__ = ["Fold", "WalkForwardResult", "fold_windows", "walk_forward"]
@@ -47,20 +48,23 @@ class WalkForwardResult:
         return pl.DataFrame(rows)
 
 
-def fold_windows(n_blocks: int, config: WalkForwardConfig) -> list[Fold]:
+def fold_windows(n_blocks: int, config: WalkForwardConfig, purge_blocks: int = 0) -> list[Fold]:
     """Return the folds that fit in ``n_blocks`` blocks.
+
+    ``purge_blocks`` is used when ``config.purge_blocks`` is None.
 
     Raises
     ------
     ConfigError
         If not even one fold fits.
     """
+    purge = config.purge_blocks if config.purge_blocks is not None else purge_blocks
     step = config.step_blocks or config.test_blocks
     folds: list[Fold] = []
     start = 0
     while True:
         train = (start, start + config.train_blocks)
-        test_start = train[1] + config.purge_blocks
+        test_start = train[1] + purge
         test = (test_start, test_start + config.test_blocks)
         if test[1] > n_blocks:
             break
@@ -69,7 +73,7 @@ def fold_windows(n_blocks: int, config: WalkForwardConfig) -> list[Fold]:
             break
         start += step
     if not folds:
-        need = config.train_blocks + config.purge_blocks + config.test_blocks
+        need = config.train_blocks + purge + config.test_blocks
         raise ConfigError(
             f"walk_forward: a fold needs {need} blocks (train + purge + test), the history "
             f"has {n_blocks}"
@@ -105,7 +109,11 @@ def walk_forward(
     """
     wf = config or WalkForwardConfig()
     bt = backtest or BacktestConfig()
-    folds = fold_windows(history.n_blocks, wf)
+    # labels decided near the end of a training window are known only later: purge them
+    delay = label_delay_blocks(bt.execution, bt.latency_ms)
+    if wf.purge_blocks is not None:
+        check_label_delay(wf.purge_blocks, bt.execution, bt.latency_ms)
+    folds = fold_windows(history.n_blocks, wf, delay)
     results: list[BacktestResult] = []
     for f in folds:
         seed = bt.seed + f.index

@@ -29,12 +29,12 @@ from arbkit.decider.predictor import (
 from arbkit.decider.scoring import FACTOR_NAMES, factor_matrix, score_candidates
 from arbkit.decider.sizing import Sizing, amm_net_profit, size_trades
 from arbkit.decider.training import (
+    CrossValidationResult,
     RouteDataset,
     TradePolicy,
-    WalkForwardResult,
     build_route_dataset,
+    cross_validate_route_model,
     train_route_model,
-    walk_forward,
 )
 from arbkit.features.regime import MarketRegime
 
@@ -48,6 +48,7 @@ __all__ = [
     "AdvancedAIDecider",
     "Calibrator",
     "CandidateBatch",
+    "CrossValidationResult",
     "DeciderError",
     "FactorWeights",
     "MarketRegime",
@@ -60,13 +61,12 @@ __all__ = [
     "ScoringParams",
     "Sizing",
     "TradePolicy",
-    "WalkForwardResult",
     "amm_net_profit",
     "build_route_dataset",
+    "cross_validate_route_model",
     "factor_matrix",
     "score_candidates",
     "sidecar_path",
     "size_trades",
     "train_route_model",
-    "walk_forward",
 ]

@@ -25,7 +25,11 @@ import polars as pl
 
 from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.metrics import reliability_curve
-from arbkit.decider.training import WalkForwardResult, build_route_dataset, walk_forward
+from arbkit.decider.training import (
+    CrossValidationResult,
+    build_route_dataset,
+    cross_validate_route_model,
+)
 from arbkit.features import ROUTE_FEATURES, FeatureConfig
 from arbkit.io import write_atomic
 from arbkit.market.sim import simulate_market
@@ -46,7 +50,7 @@ class HoldoutReport:
         of :func:`arbkit.features.build_regime_features` agrees with the simulator's.
     """
 
-    result: WalkForwardResult
+    result: CrossValidationResult
     facts: dict[str, Any]
 
 
@@ -82,11 +86,11 @@ def run_holdout(
     ss_hist, ss_label, ss_fit = np.random.SeedSequence(seed).spawn(3)
     history = simulate_market(seed=int(ss_hist.generate_state(1)[0]), n_blocks=n_blocks)
     data = build_route_dataset(history, seed=ss_label, feature_config=fcfg)
-    result = walk_forward(
+    result = cross_validate_route_model(
         data.table,
         seed=int(ss_fit.generate_state(1)[0] % (2**31 - 1)),
         n_folds=n_folds,
-        embargo_blocks=fcfg.label_delay_blocks,
+        embargo_blocks=fcfg.label_delay(),
         config=cfg,
     )
     facts: dict[str, Any] = {

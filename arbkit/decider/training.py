@@ -10,7 +10,7 @@ Pipeline (all pure functions; seeds split with ``np.random.SeedSequence``):
 4. :func:`arbkit.features.build_training_table`: the 12 route features and labels.
 5. :func:`train_route_model`: a :class:`RouteSuccessPredictor` fitted on the table.
 
-:func:`walk_forward` evaluates the model out of sample: expanding-window folds in block
+:func:`cross_validate_route_model` evaluates the model out of sample: expanding-window folds in block
 order, each trained on the rows whose labels are known by the fold's first block.
 """
 
@@ -30,7 +30,8 @@ from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.metrics import classification_report
 from arbkit.decider.predictor import RouteSuccessPredictor
 from arbkit.errors import DataError
-from arbkit.execution import ExecutionConfig, Replay
+from arbkit.execution import ExecutionConfig, Replay, label_delay_blocks
+from arbkit.execution.replay import DEFAULT_MAX_CANDIDATES
 from arbkit.features import (
     ROUTE_FEATURE_NAMES,
     FeatureConfig,
@@ -42,13 +43,13 @@ from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 
 __all__ = [
+    "CrossValidationResult",
     "RouteDataset",
     "TradePolicy",
-    "WalkForwardResult",
     "build_route_dataset",
+    "cross_validate_route_model",
     "trades_from_candidates",
     "train_route_model",
-    "walk_forward",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -158,6 +159,7 @@ def build_route_dataset(
     execution_config: ExecutionConfig | None = None,
     feature_config: FeatureConfig | None = None,
     policy: TradePolicy | None = None,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
 ) -> RouteDataset:
     """Scan, execute and featurise a history into the route-success training table.
 
@@ -171,6 +173,8 @@ def build_route_dataset(
         Options of the scanner, execution model and features.
     policy
         How candidates are sent (tip, latency, minimum profit).
+    max_candidates
+        Candidates per block (the replay's).
 
     Returns
     -------
@@ -194,6 +198,7 @@ def build_route_dataset(
         scan=scfg,
         latency_ms=pol.latency_ms,
         priority_fee_wei=pol.priority_fee_wei,
+        max_candidates=max_candidates,
     )
     candidates = replay.candidates.drop("cand_id")
     if candidates.height == 0:
@@ -252,8 +257,8 @@ def train_route_model(
 
 
 @dataclass(frozen=True, eq=False)
-class WalkForwardResult:
-    """Out-of-sample predictions and metrics of :func:`walk_forward`.
+class CrossValidationResult:
+    """Out-of-sample predictions and metrics of :func:`cross_validate_route_model`.
 
     Attributes
     ----------
@@ -274,15 +279,15 @@ class WalkForwardResult:
     pooled_raw: dict[str, float]
 
 
-def walk_forward(
+def cross_validate_route_model(
     table: pl.DataFrame,
     *,
     seed: int,
     n_folds: int = 4,
     min_train_fraction: float = 0.4,
-    embargo_blocks: int = 3,
+    embargo_blocks: int | None = None,
     config: RoutePredictorConfig | None = None,
-) -> WalkForwardResult:
+) -> CrossValidationResult:
     """Evaluate the route-success model with expanding-window walk-forward folds.
 
     The blocks after the first ``min_train_fraction`` of the table's block range are
@@ -301,13 +306,15 @@ def walk_forward(
     min_train_fraction
         Share of the block range before the first test window.
     embargo_blocks
+        ``None`` (default): the label delay of the default execution settings
+        (:func:`arbkit.execution.label_delay_blocks`).
         Gap between the last training label and the test window.
     config
         Model hyper-parameters.
 
     Returns
     -------
-    WalkForwardResult
+    CrossValidationResult
 
     Raises
     ------
@@ -315,7 +322,10 @@ def walk_forward(
         If a fold has no test rows or its training rows hold a single class.
     """
     if not 0 < min_train_fraction < 1 or n_folds < 1:
-        raise ValueError("walk_forward: need 0 < min_train_fraction < 1 and n_folds >= 1")
+        raise ValueError(
+            "cross_validate_route_model: need 0 < min_train_fraction < 1 and n_folds >= 1"
+        )
+    embargo = label_delay_blocks(ExecutionConfig()) if embargo_blocks is None else embargo_blocks
     data = table.sort("block", maintain_order=True)
     x_all = data.select(ROUTE_FEATURE_NAMES).cast(pl.Float64).fill_null(np.nan).to_numpy()
     y_all = data["success"].cast(pl.Float64).to_numpy()
@@ -332,10 +342,10 @@ def walk_forward(
     folds: list[dict[str, Any]] = []
     for k in range(n_folds):
         start, stop = int(cuts[k]), int(cuts[k + 1])
-        train = blocks <= start - embargo_blocks
+        train = blocks <= start - embargo
         test = (blocks >= start) & (blocks < stop)
         if not test.any():
-            raise DataError(f"walk_forward: fold {k} [{start}, {stop}) has no rows")
+            raise DataError(f"cross_validate_route_model: fold {k} [{start}, {stop}) has no rows")
         predictor = RouteSuccessPredictor(config)
         predictor.fit(
             x_all[train],
@@ -371,7 +381,7 @@ def walk_forward(
         )
     predictions = pl.concat(parts)
     y = predictions["success"].to_numpy()
-    return WalkForwardResult(
+    return CrossValidationResult(
         predictions=predictions,
         folds=folds,
         pooled=classification_report(y, predictions["p"].to_numpy()),
