@@ -251,7 +251,7 @@ def build_policy(name: str, train: MarketHistory, seed: int, config: ComparisonC
 
         steps = config.ppo_timesteps if name == "ppo" else config.dqn_timesteps
         return make_sb3_policy(
-            name,
+            "ppo" if name == "ppo" else "dqn",
             train,
             seed=seed,
             total_timesteps=steps,

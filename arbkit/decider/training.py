@@ -10,8 +10,8 @@ Pipeline (all pure functions; seeds split with ``np.random.SeedSequence``):
 4. :func:`arbkit.features.build_training_table`: the 12 route features and labels.
 5. :func:`train_route_model`: a :class:`RouteSuccessPredictor` fitted on the table.
 
-:func:`cross_validate_route_model` evaluates the model out of sample: expanding-window folds in block
-order, each trained on the rows whose labels are known by the fold's first block.
+:func:`cross_validate_route_model` evaluates the model out of sample: expanding-window
+folds in block order, each trained on the rows whose labels are known by the fold's first block.
 """
 
 from __future__ import annotations

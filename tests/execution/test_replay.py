@@ -82,10 +82,8 @@ def _env_run(
     sent: list[int] = []
     rewards: list[float] = []
     for t in range(env.window):
-        if script is None:
-            a = FLASH_ARB if info["expected_net_quote"] > 0 else HOLD
-        else:
-            a = script[t]
+        rule = FLASH_ARB if info["expected_net_quote"] > 0 else HOLD
+        a = rule if script is None else script[t]
         _, _, term, trunc, info = env.step(a)
         rewards.append(info["reward_flash"])
         if info["flash_candidate"] >= 0:
