@@ -9,18 +9,9 @@ The guide's ``Simulator`` (``src.research.simulator``) lives here::
 """
 
 from arbkit.backtest.config import BacktestConfig, WalkForwardConfig
-from arbkit.backtest.engine import (
-    BacktestPolicy,
-    BacktestResult,
-    BlockView,
-    Order,
-    PortfolioView,
-    RunSetup,
-    Simulator,
-    get_replay,
-    prepare_candidates,
-)
+from arbkit.backtest.engine import BacktestResult, Simulator, get_replay, prepare_candidates
 from arbkit.backtest.policies import (
+    ActorPolicy,
     DeciderPolicy,
     ForesightPolicy,
     RandomPolicy,
@@ -28,8 +19,10 @@ from arbkit.backtest.policies import (
     RuleBaseline,
     as_backtest_policy,
 )
+from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, PortfolioView, RunSetup
 
 __all__ = [
+    "ActorPolicy",
     "BacktestConfig",
     "BacktestPolicy",
     "BacktestResult",

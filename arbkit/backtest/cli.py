@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from arbkit.backtest.compare import POLICIES, ComparisonResult
 from arbkit.errors import ArbkitError
@@ -50,8 +51,8 @@ def run_comparison(
             train_blocks=train_blocks,
             backtest=bt,
         )
-    except ValueError as exc:
-        raise ArbkitError(str(exc).splitlines()[-1] if str(exc) else repr(exc)) from None
+    except ValidationError as exc:
+        raise ArbkitError("; ".join(str(e["msg"]) for e in exc.errors())) from None
     log = (lambda line: typer.echo(line, err=True)) if progress else None
     return compare(cfg, real_data=real_data, data=data, progress=log)
 

@@ -29,17 +29,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from arbkit.backtest.config import BacktestConfig
+from arbkit.backtest.policies import as_backtest_policy
+from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, PortfolioView, RunSetup
 from arbkit.errors import ArbkitError, DataError
-from arbkit.execution import ExecutionConfig, Outcome, Replay
+from arbkit.execution import Outcome, Replay
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 
@@ -54,139 +56,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Order:
-    """What a policy asks for at a block.
-
-    Either a candidate (``cand_id``, from :attr:`BlockView.candidates`) or a spot swap
-    (``side`` ``"buy"`` or ``"sell"`` of the native token against the quote token, for
-    ``amount_quote``).
-
-    Attributes
-    ----------
-    cand_id
-        Candidate to execute.
-    amount_in
-        Size in the candidate's start token (default: the candidate's optimal size).
-        Never above the optimal size.
-    priority_fee_wei, bribe_wei
-        Tip per gas and coinbase transfer (default: the run's tip, no bribe).
-    side, amount_quote
-        Spot swap: ``buy`` spends ``amount_quote`` of the quote token on the native
-        token; ``sell`` sells native token worth ``amount_quote`` (capped by the holding).
-    tag
-        Anything the policy wants back in :meth:`BacktestPolicy.on_outcome`.
-    """
-
-    cand_id: int | None = None
-    amount_in: int | None = None
-    priority_fee_wei: int | None = None
-    bribe_wei: int = 0
-    side: str | None = None
-    amount_quote: float = 0.0
-    tag: Any = None
-
-
-@dataclass(frozen=True)
-class PortfolioView:
-    """The policy's portfolio at a block (valued at that block's prices)."""
-
-    equity_quote: float
-    initial_equity_quote: float
-    cash_quote: float
-    native_units: int
-    native_value_quote: float
-    eth_price_quote: float
-    pnl_quote: float
-    drawdown: float
-
-    @property
-    def position_fraction(self) -> float:
-        """Share of equity held in the native token."""
-        return self.native_value_quote / self.equity_quote if self.equity_quote > 0 else 0.0
-
-    @property
-    def health(self) -> float:
-        """Equity relative to the starting equity, clipped to ``[0, 1]``."""
-        return float(min(1.0, max(0.0, self.equity_quote / self.initial_equity_quote)))
-
-    @property
-    def equity_eth(self) -> float:
-        """Equity in ETH."""
-        return self.equity_quote / self.eth_price_quote if self.eth_price_quote > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class BlockView:
-    """What a policy sees at block ``block`` (position ``t`` in the history)."""
-
-    t: int
-    block: int
-    timestamp: int
-    candidates: pl.DataFrame
-    regime: Mapping[str, Any]
-    portfolio: PortfolioView
-
-
-@dataclass(frozen=True)
-class RunSetup:
-    """What every policy learns before a run: the options and the market data, no outcomes.
-
-    The draws and outcomes of the run are not in it: only a policy that declares
-    ``foresight = True`` receives them (``on_foresight``).
-
-    Attributes
-    ----------
-    history
-        The replayed market data, for causal features (a policy reads block ``t`` and
-        earlier at block ``t``).
-    n_blocks, first_block
-        Size and first block number of the replayed history.
-    seed
-        The run's seed.
-    scan, execution
-        Scanner and execution-model options.
-    latency_ms, priority_fee_wei, max_candidates
-        Latency and default tip of the run's orders, candidates per block.
-    """
-
-    history: MarketHistory
-    n_blocks: int
-    first_block: int
-    seed: int
-    scan: ScanConfig
-    execution: ExecutionConfig
-    latency_ms: float
-    priority_fee_wei: int
-    max_candidates: int
-
-
-@runtime_checkable
-class BacktestPolicy(Protocol):
-    """The interface the :class:`Simulator` drives.
-
-    ``every_block`` policies are called at every block; others only at blocks with
-    candidates they may trade. Optional hooks, read when present:
-
-    - ``on_start(setup: RunSetup) -> None``: before the first block;
-    - ``on_foresight(replay: Replay, draws) -> None``: only for a policy whose
-      ``foresight`` attribute is True (the run's candidates and luck in advance);
-    - ``upper_bound_quote`` (float) and ``calibration`` (pairs of model probability and
-      success): copied into :attr:`BacktestResult.extras` after the run.
-    """
-
-    name: str
-    every_block: bool
-
-    def on_block(self, view: BlockView) -> Sequence[Order]:
-        """Return the orders for this block."""
-        ...
-
-    def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
-        """Learn from an order's outcome, revealed when the replay says it is known."""
-        ...
 
 
 _REPLAY_CACHE: dict[tuple[int, str], tuple[MarketHistory, Replay]] = {}
@@ -320,8 +189,6 @@ class Simulator:
         candidates: pl.DataFrame | None = None,
         replay: Replay | None = None,
     ) -> None:
-        from arbkit.backtest.policies import as_backtest_policy
-
         self.config = config or BacktestConfig()
         self.history = data if isinstance(data, MarketHistory) else MarketHistory.load(data)
         if self.history.n_blocks < 2:

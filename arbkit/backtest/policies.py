@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from arbkit.backtest.engine import BacktestPolicy, BlockView, Order, RunSetup
+from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, RunSetup
 from arbkit.errors import ArbkitError
 from arbkit.execution import ExecutionModel, Outcome, Replay
 
@@ -176,7 +176,7 @@ class DeciderPolicy:
     def __init__(self, decider: AdvancedAIDecider, name: str | None = None) -> None:
         self.decider = decider
         self.name = name or (
-            "decider+ml" if decider.config.enable_ml_scoring else "decider (no ML)"
+            "decider_with_model" if decider.config.enable_ml_scoring else "decider_without_model"
         )
         self.calibration: list[tuple[float, bool]] = []  # (model probability, success)
 
@@ -223,7 +223,7 @@ def as_backtest_policy(policy: Any) -> BacktestPolicy:
     from arbkit.rl.policy import RLArbitragePolicy
 
     if isinstance(policy, RLArbitragePolicy):
-        return RLPolicyAdapter(policy, name="rl")
+        return RLPolicyAdapter(policy, name="q_learning")
     raise ArbkitError(
         f"Simulator: cannot replay a {type(policy).__name__}; pass a BacktestPolicy, an "
         "AdvancedAIDecider or an RLArbitragePolicy"
@@ -248,7 +248,7 @@ class RLPolicyAdapter:
         self,
         policy: Any,
         *,
-        name: str = "rl (Q-learning)",
+        name: str = "q_learning",
         learn: bool = False,
         reward_scale_quote: float = 100.0,
     ) -> None:

@@ -237,11 +237,7 @@ def write_report(
             )
         parts.append("</table>")
     parts.append("</body></html>")
-    _atomic_write(dest, "\n".join(parts))
+    write_atomic(dest, "\n".join(parts).encode("utf-8"))
     md = f"# {title}\n\n{description}\n\n" if description else f"# {title}\n\n"
-    _atomic_write(dest.with_suffix(".md"), md + comparison_markdown(results))
+    write_atomic(dest.with_suffix(".md"), (md + comparison_markdown(results)).encode("utf-8"))
     return dest
-
-
-def _atomic_write(dest: Path, text: str) -> None:
-    write_atomic(dest, text.encode("utf-8"))

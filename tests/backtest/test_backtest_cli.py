@@ -19,7 +19,7 @@ def test_backtest_command_writes_report_markdown_and_metrics(tmp_path: Path) -> 
             "--policy",
             "rule",
             "--policy",
-            "oracle",
+            "foresight",
             "--seeds",
             "2",
             "--n-blocks",
@@ -35,7 +35,7 @@ def test_backtest_command_writes_report_markdown_and_metrics(tmp_path: Path) -> 
     assert res.exit_code == 0, res.output
     assert report.exists() and report.with_suffix(".md").exists()
     data = json.loads(metrics.read_text())
-    assert set(data) == {"rule", "oracle"} and data["rule"]["seeds"] == 2
+    assert set(data) == {"rule", "foresight"} and data["rule"]["seeds"] == 2
 
 
 def test_backtest_command_rejects_an_unknown_policy(tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ def test_report_is_self_contained_html(tmp_path: Path) -> None:
     h = _history(n=2_000)
     runs = {
         "rule": [Simulator(RuleBaseline(), h, BacktestConfig(seed=s)).run_sync() for s in (0, 1)],
-        "oracle": [
+        "foresight": [
             Simulator(ForesightPolicy(), h, BacktestConfig(seed=s)).run_sync() for s in (0, 1)
         ],
     }

@@ -95,9 +95,10 @@ def test_an_expired_trade_keeps_its_pools_busy_until_its_deadline() -> None:
     assert expired
     for decided, outcome in expired:
         pools = set(outcome.route)
+        # known to have expired once its last eligible block is seen without it
         deadline = decided + 1 + max_delay
         for block, cands in offers:
-            if decided < block <= deadline:
+            if decided < block < deadline:
                 for route in cands["route"].to_list():
                     assert not pools & set(route), (decided, block)
 
