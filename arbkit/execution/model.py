@@ -62,7 +62,7 @@ from arbkit.execution.config import ExecutionConfig
 from arbkit.market.amm import BPS, aave_flash_fee
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities.config import ScanConfig
-from arbkit.opportunities.scanner import _token_prices
+from arbkit.opportunities.scanner import price_tokens
 
 __all__ = ["OUTCOME_COLUMNS", "REASONS", "ExecutionModel", "Outcome", "SwapOutcomes", "Trade"]
 
@@ -311,7 +311,7 @@ class ExecutionModel:
             for t in (t0, t1):
                 if t not in scfg.token_decimals:
                     raise DataError(f"history: token {t!r} has no decimals in ScanConfig")
-        whole = _token_prices(self._pool_tokens, r0f, r1f, self._cex_bid, self._cex_ask, scfg)
+        whole = price_tokens(self._pool_tokens, r0f, r1f, self._cex_bid, self._cex_ask, scfg)
         dec = scfg.token_decimals
         self._unit_price = {t: p / 10.0 ** dec[t] for t, p in whole.items()}
         if scfg.native_token not in self._unit_price:

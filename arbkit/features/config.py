@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from arbkit.execution.config import ExecutionConfig
 from arbkit.execution.replay import check_label_delay, label_delay_blocks
-from arbkit.opportunities.config import DEFAULT_TOKEN_DECIMALS
+from arbkit.market.tokens import TOKEN_DECIMALS
 
 __all__ = ["FeatureConfig"]
 
@@ -61,7 +61,7 @@ class FeatureConfig(BaseModel):
     quote_token: str = "USDC"
     native_token: str = "WETH"
     price_symbol: str = "ETH/USDC"
-    token_decimals: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_DECIMALS))
+    token_decimals: dict[str, int] = Field(default_factory=lambda: dict(TOKEN_DECIMALS))
     volatility_window_blocks: int = Field(50, ge=2)
     trend_window_blocks: int = Field(100, ge=2)
     liquidity_window_blocks: int = Field(300, ge=1)

@@ -64,10 +64,11 @@ import numpy.typing as npt
 import polars as pl
 
 from arbkit.errors import DataError
-from arbkit.market.data import TOKEN_DECIMALS, load_block_headers, load_univ2_sushi_pair
+from arbkit.market.data import load_block_headers, load_univ2_sushi_pair
+from arbkit.market.gas import CEX_DEX_GAS_UNITS
 from arbkit.market.history import MarketHistory
 from arbkit.market.tables import validate_table
-from arbkit.opportunities.config import DEFAULT_TOKEN_DECIMALS, ScanConfig
+from arbkit.market.tokens import TOKEN_DECIMALS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -105,7 +106,7 @@ REAL_SNAPSHOT_INTERVAL_S = 13_374
 """Median spacing of the real Uniswap V2 / SushiSwap snapshots in seconds (3.715 h)."""
 NO_ARB_BAND_BPS = 60.0
 """Two 30 bp swap fees: gaps inside this band cannot be arbitraged between the pools."""
-DEFAULT_ARB_GAS_USED: int = ScanConfig().cex_dex_gas_units
+DEFAULT_ARB_GAS_USED: int = CEX_DEX_GAS_UNITS
 """Gas of one simulated arbitrage (the scanner's CEX-DEX swap, 110,000)."""
 
 SAMPLE_KEYS: tuple[str, ...] = (
@@ -609,7 +610,7 @@ def _history_samples(
 def history_calibration_samples(
     history: MarketHistory,
     *,
-    token_decimals: Mapping[str, int] = DEFAULT_TOKEN_DECIMALS,
+    token_decimals: Mapping[str, int] = TOKEN_DECIMALS,
     fee_bps: int = 30,
     gap_stride_blocks: int | None = None,
     arb_gas_used: int = DEFAULT_ARB_GAS_USED,
@@ -643,7 +644,7 @@ def history_calibration_samples(
 def history_calibration_stats(
     history: MarketHistory,
     *,
-    token_decimals: Mapping[str, int] = DEFAULT_TOKEN_DECIMALS,
+    token_decimals: Mapping[str, int] = TOKEN_DECIMALS,
     fee_bps: int = 30,
     gap_stride_blocks: int | None = None,
     arb_gas_used: int = DEFAULT_ARB_GAS_USED,

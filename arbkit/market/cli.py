@@ -160,13 +160,12 @@ def _pool_meta(
     token1: str | None,
 ) -> PoolMeta | None:
     # None lets fetch_v2_logs use its defaults and read both tokens from the pair.
-    from arbkit.market.data import _TOKEN0_SELECTOR, _TOKEN1_SELECTOR, PoolMeta, _call_address
+    from arbkit.market.data import PoolMeta, read_pair_tokens
 
     if venue is None and fee_bps is None and token0 is None and token1 is None:
         return None
     if token0 is None or token1 is None:
-        token0 = _call_address(w3, pool, _TOKEN0_SELECTOR)
-        token1 = _call_address(w3, pool, _TOKEN1_SELECTOR)
+        token0, token1 = read_pair_tokens(w3, pool)
     defaults = PoolMeta()
     return PoolMeta(
         venue=defaults.venue if venue is None else venue,

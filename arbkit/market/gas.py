@@ -12,6 +12,7 @@ from arbkit.errors import ArbkitError
 
 __all__ = [
     "BASE_FEE_MAX_CHANGE_DENOMINATOR",
+    "CEX_DEX_GAS_UNITS",
     "ELASTICITY_MULTIPLIER",
     "GasError",
     "effective_gas_price",
@@ -24,6 +25,9 @@ __all__ = [
 ELASTICITY_MULTIPLIER = 2
 BASE_FEE_MAX_CHANGE_DENOMINATOR = 8
 WEI_PER_ETH = 10**18
+
+CEX_DEX_GAS_UNITS = 110_000
+"""Gas of the on-chain leg of a CEX-DEX arbitrage: one DEX swap from inventory (mainnet figure)."""
 
 
 class GasError(ArbkitError, ValueError):

@@ -55,11 +55,12 @@ from arbkit.market.tables import (
     INT,
     POOL_STATES_SCHEMA,
 )
+from arbkit.market.tokens import TOKEN_DECIMALS
 
 __all__ = ["REGIMES", "PoolSpec", "SimParams", "simulate_market"]
 
 REGIMES = ("stable", "volatile", "trending")
-_DECIMALS = {"USDC": 6, "USDT": 6, "WETH": 18}
+_SIM_TOKENS = ("USDC", "USDT", "WETH")  # the tokens the simulator has USD price paths for
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -214,9 +215,9 @@ class SimParams(BaseModel):
             raise ValueError(f"pool ids must be unique: {ids}")
         for p in self.pools:
             for t in (p.token0, p.token1):
-                if t not in _DECIMALS:
+                if t not in _SIM_TOKENS:
                     raise ValueError(
-                        f"pool {p.pool_id}: token {t!r} is not one of {sorted(_DECIMALS)}"
+                        f"pool {p.pool_id}: token {t!r} is not one of {sorted(_SIM_TOKENS)}"
                     )
         return self
 
@@ -318,8 +319,8 @@ def simulate_market(
 
     pools = p.pools
     m = len(pools)
-    dec0 = [_DECIMALS[q.token0] for q in pools]
-    dec1 = [_DECIMALS[q.token1] for q in pools]
+    dec0 = [TOKEN_DECIMALS[q.token0] for q in pools]
+    dec1 = [TOKEN_DECIMALS[q.token1] for q in pools]
     fee = [q.fee_bps for q in pools]
     gam = [10_000 - f for f in fee]
     # reference price of token0 in token1 (raw base units), per block and pool
@@ -544,9 +545,12 @@ def _aqua_events(
         usd_amt = size_usd * 0.05 * np.exp(rng.standard_normal(n_trades))
         for t, f, amount_usd in zip(when.tolist(), flip.tolist(), usd_amt.tolist(), strict=True):
             t_in, t_out = (t1, t0) if f else (t0, t1)
-            amt_in = int(amount_usd / usd[t_in][t] * 10 ** _DECIMALS[t_in])
+            amt_in = int(amount_usd / usd[t_in][t] * 10 ** TOKEN_DECIMALS[t_in])
             amt_out = int(
-                amount_usd * (1 - p.aqua_spread_bps / 1e4) / usd[t_out][t] * 10 ** _DECIMALS[t_out]
+                amount_usd
+                * (1 - p.aqua_spread_bps / 1e4)
+                / usd[t_out][t]
+                * 10 ** TOKEN_DECIMALS[t_out]
             )
             events.append((t, 1, "Pushed", maker, strategy, t_in, amt_in))
             events.append((t, 1, "Pulled", maker, strategy, t_out, amt_out))

@@ -6,6 +6,7 @@ from arbkit.opportunities.config import FlashSource, ScanConfig
 from arbkit.opportunities.scanner import (
     RouteSet,
     build_routes,
+    price_tokens,
     scan_block,
     scan_blocks,
     scan_reserve_snapshots,
@@ -16,6 +17,7 @@ __all__ = [
     "RouteSet",
     "ScanConfig",
     "build_routes",
+    "price_tokens",
     "scan_block",
     "scan_blocks",
     "scan_reserve_snapshots",

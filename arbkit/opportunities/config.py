@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from arbkit.market.gas import CEX_DEX_GAS_UNITS
+from arbkit.market.tokens import TOKEN_DECIMALS
+
 __all__ = ["DEFAULT_TOKEN_DECIMALS", "FlashSource", "ScanConfig"]
 
-DEFAULT_TOKEN_DECIMALS: dict[str, int] = {
-    "WETH": 18,
-    "ETH": 18,
-    "USDC": 6,
-    "USDT": 6,
-    "DAI": 18,
-    "WBTC": 8,
-    "BTC": 8,
-}
+DEFAULT_TOKEN_DECIMALS: Mapping[str, int] = TOKEN_DECIMALS
+"""Default of ``ScanConfig.token_decimals``: :data:`arbkit.market.tokens.TOKEN_DECIMALS`."""
 
 
 class FlashSource(StrEnum):
@@ -57,7 +54,9 @@ class ScanConfig(BaseModel):
             FlashSource.V2_FLASH_SWAP: 10_000,
         }
     )
-    cex_dex_gas_units: int = Field(110_000, ge=0, description="One DEX swap from inventory.")
+    cex_dex_gas_units: int = Field(
+        CEX_DEX_GAS_UNITS, ge=0, description="One DEX swap from inventory."
+    )
     priority_fee_wei: int = Field(1_000_000_000, ge=0, description="Tip paid per gas unit.")
     cex_fee_bps: float = Field(
         2.0, ge=0, lt=10_000, description="CEX taker fee (a VIP-tier searcher pays about 2 bps)."
@@ -93,7 +92,7 @@ class ScanConfig(BaseModel):
     max_borrow_quote: float | None = Field(
         None, gt=0, description="Cap on a flash-loan route's input, in quote (None: uncapped)."
     )
-    token_decimals: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_DECIMALS))
+    token_decimals: dict[str, int] = Field(default_factory=lambda: dict(TOKEN_DECIMALS))
     cex_asset_aliases: dict[str, str] = Field(
         default_factory=lambda: {"ETH": "WETH", "BTC": "WBTC"},
         description="CEX asset name -> on-chain token symbol.",

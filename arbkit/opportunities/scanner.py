@@ -45,7 +45,14 @@ from arbkit.market.amm import BPS, MAX_UINT112, ArbResult, Hop, optimal_cycle, s
 from arbkit.market.tables import CANDIDATES_SCHEMA
 from arbkit.opportunities.config import FlashSource, ScanConfig
 
-__all__ = ["RouteSet", "build_routes", "scan_block", "scan_blocks", "scan_reserve_snapshots"]
+__all__ = [
+    "RouteSet",
+    "build_routes",
+    "price_tokens",
+    "scan_block",
+    "scan_blocks",
+    "scan_reserve_snapshots",
+]
 
 FloatArray = npt.NDArray[np.float64]
 _POOL_COLUMNS = ("pool", "venue", "token0", "token1", "reserve0", "reserve1", "fee_bps")
@@ -423,7 +430,7 @@ def scan_blocks(
     if len(rs) == 0:
         return _empty_candidates()
 
-    prices = _token_prices(pool_tokens, r0, r1, cex_bid, cex_ask, cfg)  # quote per whole token
+    prices = price_tokens(pool_tokens, r0, r1, cex_bid, cex_ask, cfg)  # quote per whole token
     dec = cfg.token_decimals
     unit_price = {t: p / 10.0 ** dec[t] for t, p in prices.items()}  # quote per base unit
 
@@ -633,7 +640,7 @@ def _refine(
     return res if res.profitable else None
 
 
-def _token_prices(
+def price_tokens(
     pool_tokens: Sequence[tuple[str, str]],
     r0: FloatArray,
     r1: FloatArray,
@@ -647,6 +654,28 @@ def _token_prices(
     where the asset has a quote at the block; otherwise the price comes from the pool,
     present at that block, that is deepest (in quote) among those linking the token to
     an already priced token. Sources missing at a block fall back to the next one.
+    The scanner and :class:`arbkit.execution.ExecutionModel` price alike through this.
+
+    Parameters
+    ----------
+    pool_tokens
+        ``(token0, token1)`` of every pool, in the column order of ``r0`` and ``r1``.
+    r0, r1
+        Reserves in base units as floats, shape ``(n_blocks, n_pools)``; NaN where
+        the pool has no state at the block.
+    cex_bid, cex_ask
+        Best bid and ask per ``(asset, quote)`` pair of token symbols (CEX asset names
+        already mapped by ``cex_asset_aliases``), shape ``(n_blocks,)``, in whole
+        ``quote`` per whole ``asset``; NaN where there is no quote.
+    cfg
+        Scanner options: ``quote_token`` (priced 1) and ``token_decimals`` (which must
+        hold every token of ``pool_tokens``).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Price of one whole token in whole quote tokens, shape ``(n_blocks,)``, for the
+        quote token and every token that could be priced at some block.
     """
     n_blocks = r0.shape[0]
     dec = cfg.token_decimals
