@@ -21,21 +21,20 @@ values set explicitly in the same layer or in later layers win over it. So a fil
 ``"ai_mode": "conservative"`` and ``"kelly_fraction": 0.25`` gives a Kelly fraction of 0.25,
 and ``update_config({"ai_mode": "aggressive"})`` afterwards gives 0.35. The top-level
 ``portfolio_value_eth`` follows the same rule for ``flash_runner.portfolio_value_eth``.
+An overridden key keeps its place with the overriding value, so
+:meth:`AIConfigManager.save_config` writes every key the file and the updates set.
 
 Importing this module does no I/O.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
 import logging
 import math
 import os
-import stat
-import tempfile
 import threading
 from collections.abc import Mapping
 from enum import StrEnum
@@ -49,6 +48,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from arbkit.aqua.config import AquaOpportunityConfig
 from arbkit.decider.config import AdvancedAIConfig
 from arbkit.errors import ConfigError
+from arbkit.io import write_atomic
 from arbkit.live.config import AIFlashArbConfig
 from arbkit.opportunities.config import ScanConfig
 from arbkit.rl.config import RLPolicyConfig
@@ -372,9 +372,14 @@ class AIConfigManager:
     def save_config(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the file values and the runtime updates to a JSON file, atomically.
 
-        Environment-derived values are not written. The JSON is written to a temporary
-        file in the target's directory, synced, then renamed over the target, so the
-        target is either the old or the new file, never a partial one.
+        Environment-derived values are not written. Every key the file had and every key
+        given to :meth:`update_config` is kept: one that a risk profile selected later
+        (or a later ``portfolio_value_eth``) overrode is written with the overriding value,
+        the one in force without the environment, so loading the file gives that config.
+        The JSON is written with :func:`arbkit.io.write_atomic` (a temporary file in the
+        target's directory, synced, then renamed over the target), so the target is
+        either the old or the new file, never a partial one; an existing file keeps its
+        mode.
 
         Parameters
         ----------
@@ -399,7 +404,11 @@ class AIConfigManager:
             layer = _overlay(self._file_layer, self._runtime_layer)
             _validate(layer, f"{target} (values to save, without the environment)", {})
             data = (json.dumps(layer, indent=2, allow_nan=False) + "\n").encode("utf-8")
-            _write_atomic(target, data)
+            try:
+                # the file may hold an RPC URL with credentials: a new one is owner-only
+                write_atomic(target, data, new_file_mode=0o600)
+            except OSError as exc:
+                raise ConfigError(f"{target}: cannot save config: {exc.strerror or exc}") from exc
             if self._path is not None and _same_file(target, self._path):
                 self._file_layer = layer
                 self._file_digest = _digest(data)
@@ -738,16 +747,37 @@ def _deep_merge(target: _Layer, source: _Layer) -> None:
 
 
 def _overlay(base: _Layer, layer: _Layer) -> _Layer:
-    """Merge ``layer`` over ``base`` into one equivalent layer (profile rule included)."""
+    # Merge `layer` over `base` into one equivalent layer, profile rule included. A key of
+    # `base` that the layer's profile (or linked key) overrides keeps its place with the
+    # overriding value, so a saved file still holds every key it had.
     result = copy.deepcopy(base)
     if "ai_mode" in layer:
+        mode = layer["ai_mode"]
+        profile = RISK_PROFILES.get(mode) if isinstance(mode, str) else None
+        overrides = profile.to_overrides() if profile is not None else {}
         for key in PROFILE_KEYS:
-            _delete(result, key)
+            _replace(result, key, overrides)
     for source, target in _LINKED_KEYS:
         if _contains(layer, source):
-            _delete(result, target)
+            _replace(result, target, {target: _get_dotted(layer, source)})
     _deep_merge(result, layer)
     return result
+
+
+def _replace(layer: _Layer, key: str, values: Mapping[str, Any]) -> None:
+    if not _contains(layer, key):
+        return
+    if key in values:
+        _set_dotted(layer, key, copy.deepcopy(values[key]))
+    else:  # unknown profile: the layer is refused by validation anyway
+        _delete(layer, key)
+
+
+def _get_dotted(layer: _Layer, key: str) -> Any:
+    node: Any = layer
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def _validate(layer: _Layer, source: str, origins: Mapping[str, str]) -> AIConfig:
@@ -826,33 +856,3 @@ def _format_errors(exc: ValidationError, source: str, origins: Mapping[str, str]
         where = f"environment variable {var}" if var is not None else source
         lines.append(f"{where}: {key} = {_show(error['input'], key)}: {_describe(error)}")
     return "\n".join(lines)
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"{target}: cannot save config: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise ConfigError(f"{target}: cannot save config: {exc.strerror or exc}") from exc
-        raise
-    # Make the rename durable; not every platform can open a directory.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -7,12 +7,61 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-__all__ = ["sha256_file", "write_atomic"]
+__all__ = ["open_atomic", "sha256_file", "write_atomic"]
 
 
-def write_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
+@contextlib.contextmanager
+def open_atomic(
+    target: str | os.PathLike[str], *, new_file_mode: int = 0o644
+) -> Iterator[IO[bytes]]:
+    """Open ``target`` for writing so that readers see the old file or the whole new one.
+
+    Yields a binary handle on a temporary file beside ``target`` (parent directories
+    are created); on success it is flushed, synced and renamed into place, keeping the
+    replaced file's mode (else ``new_file_mode``), and the directory is synced; on any
+    error the temporary file is removed and ``target`` is untouched.
+
+    Examples
+    --------
+    >>> with open_atomic("out/table.parquet") as fh:  # doctest: +SKIP
+    ...     frame.write_parquet(fh)
+    """
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600: keep the replaced file's mode, else 0644 (reports and
+        # models are meant to be read by others)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = new_file_mode
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_atomic(
+    target: str | os.PathLike[str], data: bytes, *, new_file_mode: int = 0o644
+) -> Path:
     """Write ``data`` to ``target`` so that readers see the old file or the whole new one.
 
     Parameters
@@ -21,34 +70,18 @@ def write_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
         Destination; parent directories are created.
     data
         File content.
+    new_file_mode
+        Mode of a file that did not exist (a replaced file keeps its mode); 0600 for
+        files that may hold secrets.
 
     Returns
     -------
     Path
         The destination.
     """
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600: keep the replaced file's mode, else 0644 (reports and
-        # models are meant to be read by others)
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return path
+    with open_atomic(target, new_file_mode=new_file_mode) as handle:
+        handle.write(data)
+    return Path(target)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -51,7 +51,8 @@ def _period_returns(equity: pl.DataFrame, period_s: int, name: str) -> pd.Series
     last = np.flatnonzero(np.append(period[1:] != period[:-1], True))
     last = last[period[last] < full_periods]
     closes = np.concatenate(([eq[0]], eq[last]))
-    rets = closes[1:] / closes[:-1] - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # a ruined curve: reported, not warned
+        rets = closes[1:] / closes[:-1] - 1.0
     when = pd.to_datetime(ts[0] + (period[last] + 1) * period_s, unit="s", utc=True)
     return pd.Series(rets, index=when, name=name)
 
@@ -103,7 +104,11 @@ def _risk_figures(equity: pl.DataFrame) -> dict[str, Any]:
         rets = hourly_returns(equity) if hourly_ok else pd.Series(dtype=float)
         horizon, freq = "hourly", "1h"
         if rets.size < 2:
-            hours = f"{rets.size} hourly" if hourly_ok else "no hourly (blocks over 1 h apart)"
+            hours = (
+                f"{rets.size} hourly"
+                if hourly_ok or equity.height < 2
+                else "no hourly (blocks over 1 h apart)"
+            )
             figures["sharpe_note"] = (
                 f"not available: {daily.size} daily and {hours} return(s) in "
                 f"{equity.height} block(s); at least two returns are needed"

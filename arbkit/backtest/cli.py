@@ -93,6 +93,17 @@ def _bound_text(result: ComparisonResult) -> str:
     )
 
 
+def _mean_std(mean: float, std: float, fmt: str) -> str:
+    """Format ``mean ± std``, or ``n/a`` (with why in the report) when it is not finite."""
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{fmt.format(mean)} ± {fmt.format(std if math.isfinite(std) else 0.0)}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}" if math.isfinite(value) else "n/a"
+
+
 def _clean(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
@@ -173,10 +184,10 @@ def backtest(
             out.add_row(
                 row["policy"],
                 f"{row['net_profit_mean']:,.0f} ± {row['net_profit_std']:,.0f}",
-                f"{row['sharpe_mean']:.2f} ± {row['sharpe_std']:.2f}",
-                f"{row['win_rate_mean']:.1%}",
+                _mean_std(row["sharpe_mean"], row["sharpe_std"], "{:.2f}"),
+                _pct(row["win_rate_mean"]),
                 f"{row['trade_count_mean']:,.0f}",
-                f"{row['revert_rate_mean']:.1%}",
+                _pct(row["revert_rate_mean"]),
             )
         Console().print(out)
     if metrics is not None:

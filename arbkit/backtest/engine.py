@@ -102,13 +102,11 @@ def prepare_candidates(history: MarketHistory, scan: ScanConfig | None = None) -
 class BacktestResult(Mapping[str, Any]):
     """Results of a backtest: a mapping of metrics plus the trades and the equity curve.
 
-    Keys: ``net_profit`` (quote), ``return_pct``, ``sharpe`` (daily returns, annualised
-    with 365 days; NaN with fewer than two days), ``win_rate`` (included trades with a
-    positive net result / included trades), ``max_drawdown`` (fraction of peak equity),
-    ``trade_count`` (included trades), ``order_count``, ``revert_rate`` (reverted /
-    included), ``gas_share_of_profit`` (gas + bribes / gross realised profit),
-    ``gross_profit``, ``gas_paid``, ``flash_fees``, ``profit_by_route`` (net per route),
-    ``policy``, ``n_blocks``.
+    The keys and their definitions are those of
+    :func:`arbkit.backtest.analytics.compute_metrics` (``net_profit`` = arbitrage + spot +
+    inventory mark-to-market; ``win_rate`` and ``trade_count`` over every trade, with the
+    arbitrage and spot parts beside them; ``sharpe`` None with ``sharpe_note`` when no
+    horizon has two returns), plus ``policy``, ``n_blocks`` and ``seed``.
     """
 
     def __init__(
@@ -251,24 +249,23 @@ class Simulator:
         state.units[quote] = int(initial * 10**q_dec)
         spot_pool = self._spot_pool(native, quote)
         policy = self.policy
-        every = bool(getattr(policy, "every_block", False))
+        every = bool(policy.every_block)
         ledger = replay.ledger()
-        on_start = getattr(policy, "on_start", None)
-        if callable(on_start):
-            on_start(
-                RunSetup(
-                    history=h,
-                    n_blocks=n,
-                    first_block=int(blocks[0]),
-                    seed=cfg.seed,
-                    scan=cfg.scan,
-                    execution=cfg.execution,
-                    latency_ms=cfg.latency_ms,
-                    priority_fee_wei=replay.priority_fee_wei,
-                    max_candidates=replay.max_candidates,
-                )
+        policy.on_start(
+            RunSetup(
+                history=h,
+                n_blocks=n,
+                first_block=int(blocks[0]),
+                seed=cfg.seed,
+                scan=cfg.scan,
+                execution=cfg.execution,
+                latency_ms=cfg.latency_ms,
+                priority_fee_wei=replay.priority_fee_wei,
+                max_candidates=replay.max_candidates,
             )
-        if getattr(policy, "foresight", False):
+        )
+        if policy.foresight:
+            # only the foresight policy is handed the run's candidates and luck in advance
             policy.on_foresight(replay, draws)  # type: ignore[attr-defined]
         records: list[dict[str, Any]] = []
         # equity deltas by block position (arbitrage P&L lands at the including block)
@@ -368,10 +365,9 @@ class Simulator:
         metrics = compute_metrics(trades, curve, blocks_per_day=cfg.blocks_per_day)
         metrics.update({"policy": policy.name, "n_blocks": n, "seed": cfg.seed})
         extras: dict[str, Any] = {}
-        bound = getattr(policy, "upper_bound_quote", None)
-        if bound is not None:
-            extras["upper_bound"] = float(bound)
-        pairs = getattr(policy, "calibration", None)
+        if policy.upper_bound_quote is not None:
+            extras["upper_bound"] = float(policy.upper_bound_quote)
+        pairs = policy.calibration
         if pairs:
             # the model's predicted success probability and what happened, per trade
             extras["calibration"] = list(pairs)

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, RunSetup
+from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, PolicyBase, RunSetup
 from arbkit.errors import ArbkitError
 from arbkit.execution import ExecutionModel, Outcome, Replay
 
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-class RuleBaseline:
+class RuleBaseline(PolicyBase):
     """Trade the block's best candidate when its expected net profit clears a threshold.
 
     The plain edge-threshold rule: expected net profit after gas (the scanner's
@@ -40,6 +40,7 @@ class RuleBaseline:
     every_block = False
 
     def __init__(self, min_net_quote: float = 0.0, min_edge_bps: float = 0.0) -> None:
+        super().__init__()
         self.name = "rule"
         self.min_net_quote = float(min_net_quote)
         self.min_edge_bps = float(min_edge_bps)
@@ -61,12 +62,13 @@ class RuleBaseline:
         """Do nothing: the rule does not learn."""
 
 
-class RandomPolicy:
+class RandomPolicy(PolicyBase):
     """Trade a uniformly random candidate with probability ``p_trade`` (a floor for skill)."""
 
     every_block = False
 
     def __init__(self, p_trade: float = 0.5, seed: int = 0) -> None:
+        super().__init__()
         self.name = "random"
         self.p_trade = float(p_trade)
         self._rng = np.random.default_rng(np.random.SeedSequence(seed))
@@ -82,7 +84,7 @@ class RandomPolicy:
         """Do nothing."""
 
 
-class ForesightPolicy:
+class ForesightPolicy(PolicyBase):
     """Perfect foresight under the gap rule, and the upper bound of every policy.
 
     Only this policy is handed the run's candidates and draws in advance
@@ -103,6 +105,7 @@ class ForesightPolicy:
     foresight = True
 
     def __init__(self) -> None:
+        super().__init__()
         self.name = "foresight"
         self.upper_bound_quote = 0.0
         self._value: list[float] = []
@@ -162,7 +165,7 @@ def upper_bound(replay: Replay, value: npt.NDArray[np.float64]) -> float:
     return min(per_block, per_gap)
 
 
-class DeciderPolicy:
+class DeciderPolicy(PolicyBase):
     """Drive an :class:`arbkit.decider.AdvancedAIDecider` in the backtest.
 
     At each block with candidates it updates the decider's regime from the causal regime
@@ -174,11 +177,11 @@ class DeciderPolicy:
     every_block = False
 
     def __init__(self, decider: AdvancedAIDecider, name: str | None = None) -> None:
+        super().__init__()
         self.decider = decider
         self.name = name or (
             "decider_with_model" if decider.config.enable_ml_scoring else "decider_without_model"
         )
-        self.calibration: list[tuple[float, bool]] = []  # (model probability, success)
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
         """Return the decider's pick for this block, sized."""
@@ -230,7 +233,7 @@ def as_backtest_policy(policy: Any) -> BacktestPolicy:
     )
 
 
-class RLPolicyAdapter:
+class RLPolicyAdapter(PolicyBase):
     """Drive an :class:`arbkit.rl.RLArbitragePolicy` in the backtest, at every block.
 
     The snapshot is the Gymnasium env's causal view of the block
@@ -252,6 +255,7 @@ class RLPolicyAdapter:
         learn: bool = False,
         reward_scale_quote: float = 100.0,
     ) -> None:
+        super().__init__()
         self.policy = policy
         self.name = name
         self.learn = learn
@@ -347,7 +351,7 @@ def _first_edge_bps(view: BlockView) -> float:
     return float(c["net_profit_quote"][0]) / notional * 1e4 if notional > 0 else 0.0
 
 
-class ActorPolicy:
+class ActorPolicy(PolicyBase):
     """Drive an observation -> action actor (a trained PPO or DQN model) in the backtest.
 
     The observation is the one :class:`arbkit.rl.ArbitrageEnv` gives at the same block:
@@ -367,6 +371,7 @@ class ActorPolicy:
     every_block = True
 
     def __init__(self, actor: Callable[[npt.NDArray[np.float32]], int], name: str) -> None:
+        super().__init__()
         self.actor = actor
         self.name = name
         self._env: Any = None

@@ -17,7 +17,7 @@ from arbkit.execution import ExecutionConfig, Outcome
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 
-__all__ = ["BacktestPolicy", "BlockView", "Order", "PortfolioView", "RunSetup"]
+__all__ = ["BacktestPolicy", "BlockView", "Order", "PolicyBase", "PortfolioView", "RunSetup"]
 
 
 @dataclass(frozen=True)
@@ -129,20 +129,34 @@ class RunSetup:
 
 @runtime_checkable
 class BacktestPolicy(Protocol):
-    """The interface the :class:`Simulator` drives.
+    """The interface the :class:`~arbkit.backtest.Simulator` drives: every hook it reads.
 
-    ``every_block`` policies are called at every block; others only at blocks with
-    candidates they may trade. Optional hooks, read when present:
+    Attributes
+    ----------
+    name
+        The policy's one name in code, CLI and reports.
+    every_block
+        Called at every block (True) or only at blocks with candidates it may trade.
+    foresight
+        Only a policy that says True here receives the run's candidates and draws in
+        advance, through ``on_foresight(replay, draws)`` (the foresight policy).
+    upper_bound_quote
+        An upper bound of every policy's net on the run, or None.
+    calibration
+        ``(model probability, success)`` of its trades, for the reliability report.
 
-    - ``on_start(setup: RunSetup) -> None``: before the first block;
-    - ``on_foresight(replay: Replay, draws) -> None``: only for a policy whose
-      ``foresight`` attribute is True (the run's candidates and luck in advance);
-    - ``upper_bound_quote`` (float) and ``calibration`` (pairs of model probability and
-      success): copied into :attr:`BacktestResult.extras` after the run.
+    :class:`PolicyBase` gives the defaults.
     """
 
     name: str
     every_block: bool
+    foresight: bool
+    upper_bound_quote: float | None
+    calibration: list[tuple[float, bool]]
+
+    def on_start(self, setup: RunSetup) -> None:
+        """Prepare for a run (options and market data, no outcomes)."""
+        ...
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
         """Return the orders for this block."""
@@ -151,3 +165,25 @@ class BacktestPolicy(Protocol):
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         """Learn from an order's outcome, revealed when the replay says it is known."""
         ...
+
+
+class PolicyBase:
+    """Defaults of the :class:`BacktestPolicy` hooks: no foresight, no bound, no learning."""
+
+    name: str = "policy"
+    every_block: bool = False
+    foresight: bool = False
+    upper_bound_quote: float | None = None
+
+    def __init__(self) -> None:
+        self.calibration: list[tuple[float, bool]] = []
+
+    def on_start(self, setup: RunSetup) -> None:
+        """Do nothing before the run."""
+
+    def on_block(self, view: BlockView) -> Sequence[Order]:
+        """Send nothing."""
+        return ()
+
+    def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
+        """Do nothing with an outcome."""

@@ -22,7 +22,7 @@ __all__ = ["comparison_markdown", "comparison_table", "write_report"]
 
 _HEADLINE = (
     ("net_profit", "net profit (quote)"),
-    ("sharpe", "Sharpe (daily, ann.)"),
+    ("sharpe", "Sharpe (ann.)"),
     ("win_rate", "win rate"),
     ("trade_count", "trades"),
     ("revert_rate", "revert rate"),
@@ -43,7 +43,9 @@ def comparison_table(results: Mapping[str, Sequence[BacktestResult]]) -> pl.Data
     for name, runs in results.items():
         row: dict[str, Any] = {"policy": name, "seeds": len(runs)}
         for key, _ in _HEADLINE:
-            vals = np.array([float(r[key]) for r in runs], dtype=np.float64)
+            vals = np.array(
+                [math.nan if r[key] is None else float(r[key]) for r in runs], dtype=np.float64
+            )
             vals = vals[np.isfinite(vals)]
             row[f"{key}_mean"] = float(vals.mean()) if vals.size else float("nan")
             row[f"{key}_std"] = float(vals.std(ddof=1)) if vals.size > 1 else 0.0

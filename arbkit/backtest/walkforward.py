@@ -43,8 +43,8 @@ class WalkForwardResult:
         keys = ("net_profit", "sharpe", "win_rate", "trade_count", "revert_rate", "max_drawdown")
         rows = []
         for f, r in zip(self.folds, self.results, strict=True):
-            rows.append({"fold": str(f.index), **{k: float(r[k]) for k in keys}})
-        rows.append({"fold": "pooled", **{k: float(self.pooled[k]) for k in keys}})
+            rows.append({"fold": str(f.index), **{k: _num(r[k]) for k in keys}})
+        rows.append({"fold": "pooled", **{k: _num(self.pooled[k]) for k in keys}})
         return pl.DataFrame(rows)
 
 
@@ -146,3 +146,7 @@ def walk_forward(
         }
     )
     return WalkForwardResult(tuple(folds), tuple(results), BacktestResult(metrics, trades, equity))
+
+
+def _num(x: Any) -> float | None:
+    return None if x is None else float(x)

@@ -50,23 +50,22 @@ ratios before absolute levels.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from arbkit.errors import DataError
+from arbkit.io import open_atomic
 from arbkit.market.data import load_block_headers, load_univ2_sushi_pair
 from arbkit.market.gas import CEX_DEX_GAS_UNITS
 from arbkit.market.history import MarketHistory
+from arbkit.market.real_history import REAL_PAIRS as _REAL_PAIRS
 from arbkit.market.tables import validate_table
 from arbkit.market.tokens import TOKEN_DECIMALS
 
@@ -96,7 +95,7 @@ FloatArray = npt.NDArray[np.float64]
 
 REAL_RESERVES_DIR = "dex_univ2_sushiswap_reserves_2020_2022"
 """Uniswap V2 / SushiSwap snapshot folder, relative to the real-data folder."""
-REAL_PAIRS: tuple[str, ...] = ("usdc_weth", "dai_weth", "weth_usdt", "wbtc_weth")
+REAL_PAIRS: tuple[str, ...] = _REAL_PAIRS  # the loader's pairs, one list
 """Pairs of :data:`REAL_RESERVES_DIR` (file names, token0_token1)."""
 REAL_BLOCKS_FILE = "gas_eth_mainnet_basefee_blocks/blocks_24337593_24338592_jan2026.csv"
 """1,000 consecutive mainnet block headers (2026-01), relative to the real-data folder."""
@@ -742,20 +741,6 @@ def compare_calibration(sim: CalibrationStats, real: CalibrationStats) -> pl.Dat
 # ----------------------------------------------------------------------------- report
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[IO[bytes]]:
-    # Write to a temporary file beside ``path`` and rename it into place on success.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fmt(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -838,7 +823,7 @@ def _write_plots(
     def save(fig: Figure, name: str) -> None:
         FigureCanvasAgg(fig)  # the Agg canvas, local to this figure: no global backend
         fig.tight_layout()
-        with _atomic(out / name) as fh:
+        with open_atomic(out / name) as fh:
             fig.savefig(fh, format="png", dpi=110)
 
     written: list[tuple[str, str]] = []
@@ -969,6 +954,6 @@ def write_calibration_report(
 
         plots = _write_plots(out, as_float(sim_samples), as_float(real_samples))
     path = out / "calibration.md"
-    with _atomic(path) as fh:
+    with open_atomic(path) as fh:
         fh.write(_markdown(table, sim, real, plots).encode())
     return path

@@ -8,13 +8,13 @@ Token amounts and reserves are exact integers. In memory they are polars ``Int12
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
 
 from arbkit.errors import DataError
+from arbkit.io import open_atomic
 
 __all__ = [
     "AQUA_EVENTS_SCHEMA",
@@ -165,15 +165,8 @@ def write_table(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
         The path written.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        _to_disk(df).write_parquet(tmp, statistics=True)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open_atomic(target) as handle:
+        _to_disk(df).write_parquet(handle, statistics=True)
     return target
 
 

@@ -17,7 +17,7 @@ from arbkit.rl.config import ArbitrageEnvConfig, RLPolicyConfig, StateBins, Stat
 if TYPE_CHECKING:
     from arbkit.rl.env import ENV_ID, FLASH_OUTCOMES, ArbitrageEnv
     from arbkit.rl.policy import RLArbitragePolicy
-    from arbkit.rl.state import ACTIONS, MarketSnapshot, Order, PortfolioState
+    from arbkit.rl.state import ACTIONS, MarketSnapshot, PortfolioState, SymbolOrder
     from arbkit.rl.vector import ArbitrageVectorEnv
 
 __all__ = [
@@ -28,12 +28,12 @@ __all__ = [
     "ArbitrageEnvConfig",
     "ArbitrageVectorEnv",
     "MarketSnapshot",
-    "Order",
     "PortfolioState",
     "RLArbitragePolicy",
     "RLPolicyConfig",
     "StateBins",
     "StateScales",
+    "SymbolOrder",
 ]
 
 _LAZY = {
@@ -44,7 +44,7 @@ _LAZY = {
     "RLArbitragePolicy": "arbkit.rl.policy",
     "ACTIONS": "arbkit.rl.state",
     "MarketSnapshot": "arbkit.rl.state",
-    "Order": "arbkit.rl.state",
+    "SymbolOrder": "arbkit.rl.state",
     "PortfolioState": "arbkit.rl.state",
 }
 

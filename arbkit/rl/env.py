@@ -260,14 +260,14 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         hi = rp.starts[self.start_low + self.window : self.start_high + 1 + self.window]
         self.max_window_candidates = max(int((hi - lo).max()), 1)
         # outcomes are known at most this many blocks after their decision
-        self._credit_len = self.window + rp.label_delay_blocks + 1
+        self.credit_length = self.window + rp.label_delay_blocks + 1
         self._ledger: GapLedger = rp.ledger()
         self._lo = 0
         self._cur = -1
         self._net_c: list[float] = []
         self._code_c: list[int] = []
         self._reveal_c: list[int] = []
-        self._credit: list[float] = [0.0] * self._credit_len
+        self._credit: list[float] = [0.0] * self.credit_length
         self._max_pos = cfg.max_position_base
         self._drawdown = cfg.max_drawdown_frac * cfg.initial_capital_quote
         self._queue: deque[_Episode] = deque()
@@ -344,14 +344,14 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         if opts.get("start") is not None:
             start = self.check_start(opts["start"])
         if opts.get("draws") is not None:
-            draws = self._replay_draws(start, opts["draws"])
+            draws = self.replay_draws(start, opts["draws"])
         net, code, reveal = self.episode_outcomes(start, draws)
         self._start, self._k = start, 0
         self._lo = int(self.replay.starts[start])
         self._net_c = net.tolist()
         self._code_c = code.tolist()
         self._reveal_c = (reveal - start).tolist()
-        self._credit = [0.0] * self._credit_len
+        self._credit = [0.0] * self.credit_length
         self._ledger = self.replay.ledger()
         self._pos = 0.0
         self._equity = self._peak = self.config.initial_capital_quote
@@ -361,7 +361,14 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         obs[0] = self._lk.cand_edge[self._cur] if self._cur >= 0 else 0.0
         return obs, self._info(start, 0.0, 0.0, 0.0, 0.0, False, -1, -1)
 
-    def _replay_draws(self, start: int, draws: Any) -> FloatArray:
+    def replay_draws(self, start: int, draws: Any) -> FloatArray:
+        """Return the rows of the replay's uniforms ``draws`` that the window at ``start`` uses.
+
+        Raises
+        ------
+        ConfigError
+            If ``draws`` is not one pair of uniforms per candidate of the replay.
+        """
         rp = self.replay
         d = np.asarray(draws, dtype=np.float64)
         if d.shape != (rp.candidates.height, 2):

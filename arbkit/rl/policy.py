@@ -22,8 +22,8 @@ from arbkit.rl.state import (
     FLASH_ARB,
     SELL,
     MarketSnapshot,
-    Order,
     PortfolioState,
+    SymbolOrder,
     encode_states,
     state_index,
     state_index_one,
@@ -124,14 +124,14 @@ class RLArbitragePolicy:
         flat = rows.min(axis=-1) == rows.max(axis=-1)
         return np.where(flat, ACTIONS.index("hold"), best).astype(np.int64)
 
-    def decide(self, portfolio: PortfolioState, snapshot: MarketSnapshot) -> list[Order]:
+    def decide(self, portfolio: PortfolioState, snapshot: MarketSnapshot) -> list[SymbolOrder]:
         """Return the orders for every target symbol quoted in ``snapshot``.
 
         A buy or sell of ``trade_size`` is issued only if the position stays within
         ``max_position_size``; ``hold`` issues nothing; ``flash_arb`` asks for the
         symbol's best arbitrage candidate to be executed.
         """
-        orders: list[Order] = []
+        orders: list[SymbolOrder] = []
         cfg = self.config
         for symbol in cfg.target_symbols:
             if symbol not in snapshot.prices:
@@ -141,11 +141,11 @@ class RLArbitragePolicy:
             position = float(portfolio.positions.get(symbol, 0.0))
             key = tuple(float(x) for x in state)
             if action == BUY and abs(position + cfg.trade_size) <= cfg.max_position_size:
-                orders.append(Order(symbol, "buy", cfg.trade_size, key))
+                orders.append(SymbolOrder(symbol, "buy", cfg.trade_size, key))
             elif action == SELL and abs(position - cfg.trade_size) <= cfg.max_position_size:
-                orders.append(Order(symbol, "sell", cfg.trade_size, key))
+                orders.append(SymbolOrder(symbol, "sell", cfg.trade_size, key))
             elif action == FLASH_ARB:
-                orders.append(Order(symbol, "flash_arb", 0.0, key))
+                orders.append(SymbolOrder(symbol, "flash_arb", 0.0, key))
         return orders
 
     # -- learning ----------------------------------------------------------------------------

@@ -40,8 +40,8 @@ __all__ = [
     "SELL",
     "STATE_FIELDS",
     "MarketSnapshot",
-    "Order",
     "PortfolioState",
+    "SymbolOrder",
     "encode_states",
     "normalise_edge",
     "normalise_liquidity",
@@ -251,8 +251,11 @@ class PortfolioState:
 
 
 @dataclass(frozen=True)
-class Order:
-    """An order produced by :meth:`~arbkit.rl.RLArbitragePolicy.decide`.
+class SymbolOrder:
+    """An order on a symbol, as :meth:`~arbkit.rl.RLArbitragePolicy.decide` produces it.
+
+    Not tied to a candidate: the backtest's :class:`arbkit.backtest.Order` (a candidate
+    of the replay, or a spot swap) is what an adapter turns it into at a block.
 
     Attributes
     ----------

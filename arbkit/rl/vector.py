@@ -119,7 +119,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self._code = np.zeros((n, m), dtype=np.int8)
         self._reveal = np.zeros((n, m), dtype=np.int64)
         self._lo = np.zeros(n, dtype=np.int64)
-        self._credit = np.zeros((n, env._credit_len))
+        self._credit = np.zeros((n, env.credit_length))
         self._ledger = env.replay.lanes(n)
         self._cur = np.full(n, -1, dtype=np.int64)
         self._cand_edge = np.append(env.tables.cand_edge, 0.0)  # index -1: no candidate
@@ -159,7 +159,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             if starts is not None:
                 start = env.check_start(starts[j])
             if draws is not None:
-                d = env._replay_draws(start, draws)
+                d = env.replay_draws(start, draws)
             lo, hi = int(rp.starts[start]), int(rp.starts[start + self.window])
             self._start[i] = start
             self._lo[i] = lo

@@ -239,3 +239,9 @@ def test_guide_snippet_prints_no_nan_on_a_one_day_history() -> None:
     results = Simulator(policy=RuleBaseline(), data=_day_history()).run_sync()
     line = f"Sharpe Ratio: {results['sharpe']:.2f}  Win Rate: {results['win_rate']:.1%}"
     assert "nan" not in line and results["sharpe_horizon"] == "hourly"
+
+
+def test_sharpe_is_none_when_the_equity_is_wiped_out() -> None:
+    curve = _curve(np.r_[np.linspace(1_000.0, 0.0, 3_600), np.zeros(3_600)])
+    m = compute_metrics(_trades([]), curve)
+    assert m["sharpe"] is None and "not finite" in m["sharpe_note"]

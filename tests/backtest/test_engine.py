@@ -21,6 +21,7 @@ from arbkit.backtest import (
     WalkForwardConfig,
 )
 from arbkit.backtest.analytics import compute_metrics, daily_returns
+from arbkit.backtest.protocol import PolicyBase
 from arbkit.backtest.report import write_report
 from arbkit.backtest.walkforward import fold_windows, walk_forward
 from arbkit.errors import ArbkitError, ConfigError
@@ -36,12 +37,13 @@ def _history(n: int = 3 * 7_200, seed: int = 21) -> MarketHistory:
     return simulate_market(seed=seed, n_blocks=n)
 
 
-class _Spy:
+class _Spy(PolicyBase):
     """Trades the best candidate and records what it saw and when it learnt."""
 
     every_block = False
 
     def __init__(self) -> None:
+        super().__init__()
         self.name = "spy"
         self.offered: list[tuple[int, list[int]]] = []
         self.revealed: list[tuple[int, Outcome]] = []
@@ -252,3 +254,33 @@ def test_real_uniswap_sushiswap_history_backtests(real_data: Path) -> None:
     assert oracle.upper_bound_quote >= res_r["arbitrage_net_profit"]
     assert res_o["days"] > 400
     assert np.isfinite(res_r["net_profit"])
+
+
+def test_a_policy_without_the_declared_hooks_is_refused_by_name() -> None:
+    class Bare:
+        name = "bare"
+        every_block = False
+
+        def on_block(self, view: BlockView) -> list[Order]:
+            return []
+
+        def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
+            pass
+
+    with pytest.raises(ArbkitError, match="Bare"):
+        Simulator(Bare(), _history(n=2_000))
+
+
+def test_only_the_foresight_policy_is_handed_the_draws() -> None:
+    seen: dict[str, object] = {}
+
+    class Peek(RuleBaseline):
+        def on_start(self, setup: Any) -> None:
+            seen["setup"] = setup
+
+        def on_foresight(self, replay: Any, draws: Any) -> None:  # not asked: foresight False
+            seen["draws"] = draws
+
+    Simulator(Peek(), _history(n=2_000)).run_sync()
+    assert "setup" in seen and "draws" not in seen
+    assert not hasattr(seen["setup"], "draws") and not hasattr(seen["setup"], "replay")

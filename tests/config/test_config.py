@@ -558,6 +558,72 @@ def test_save_then_load_round_trip_is_equal(tmp_path: Path) -> None:
     assert AIConfig.model_validate_json(out.read_text()) == manager.get_config()
 
 
+def _leaf_keys(data: dict[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        keys |= _leaf_keys(value, f"{dotted}.") if isinstance(value, dict) else {dotted}
+    return keys
+
+
+def test_save_config_keeps_file_keys_a_risk_profile_overrode(guide_file: Path) -> None:
+    # The guide's usage snippet on the guide's JSON: the profile overrides the file's
+    # confidence_threshold, kelly_fraction and ai_min_confidence.
+    before = json.loads(GUIDE_JSON)
+    manager = AIConfigManager(config_path="config/ai_config.json", environ={})
+    manager.update_config({"ai_mode": "conservative"})
+    manager.save_config()
+    saved = json.loads(guide_file.read_text())
+    assert _leaf_keys(saved) == _leaf_keys(before)
+    assert saved["advanced_decider"]["kelly_fraction"] == 0.15  # the value in force
+    assert saved["advanced_decider"]["confidence_threshold"] == 0.75
+    assert saved["flash_runner"]["ai_min_confidence"] == 0.75
+    assert saved["advanced_decider"]["enable_ml_scoring"] is True
+    assert AIConfigManager(guide_file, environ={}).get_config() == manager.get_config()
+
+
+def test_save_config_keeps_runtime_keys_a_later_risk_profile_overrode(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    manager = AIConfigManager(path, environ={})
+    manager.update_config(
+        {"advanced_decider.kelly_fraction": 0.3, "aqua.enable_copy_trading": False}
+    )
+    manager.update_config({"ai_mode": "aggressive"})
+    config = manager.update_config({"advanced_decider.max_leverage": 4.0})
+    assert config.advanced_decider.kelly_fraction == 0.35
+    manager.save_config()
+    assert json.loads(path.read_text()) == {
+        "ai_mode": "aggressive",
+        "advanced_decider": {"kelly_fraction": 0.35, "max_leverage": 4.0},
+        "aqua": {"enable_copy_trading": True},
+    }
+    assert AIConfigManager(path, environ={}).get_config() == config
+
+
+def test_save_config_keeps_the_flash_runner_portfolio_value_the_top_level_one_overrode(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path / "c.json", {"flash_runner": {"portfolio_value_eth": 50.0}})
+    manager = AIConfigManager(path, environ={})
+    config = manager.update_config({"portfolio_value_eth": 200.0})
+    assert config.flash_runner.portfolio_value_eth == 200.0
+    manager.save_config()
+    saved = json.loads(path.read_text())
+    assert saved == {"portfolio_value_eth": 200.0, "flash_runner": {"portfolio_value_eth": 200.0}}
+    assert AIConfigManager(path, environ={}).get_config() == config
+
+
+def test_a_profile_override_keeps_the_same_config_as_before(guide_file: Path) -> None:
+    # Keeping the overridden keys changes what is written, not the config in force.
+    env = {"AI_MODE": "aggressive"}
+    manager = AIConfigManager(guide_file, environ=env)
+    _assert_profile(manager.get_config(), "aggressive")
+    config = manager.update_config({"ai_mode": "balanced", "advanced_decider.max_leverage": 4.0})
+    assert config.advanced_decider.kelly_fraction == 0.25
+    assert config.advanced_decider.max_leverage == 4.0
+    assert config.aqua.enable_copy_trading is False
+
+
 def test_save_config_does_not_persist_environment_values(guide_file: Path) -> None:
     manager = AIConfigManager(guide_file, environ={"AI_MIN_CONFIDENCE": "0.9", "AI_ENABLED": "0"})
     manager.update_config({"rl_policy.learning_rate": 0.05})
@@ -593,6 +659,39 @@ def test_failed_save_leaves_old_file_intact(
         manager.save_config()
     assert guide_file.read_bytes() == before
     assert [p.name for p in guide_file.parent.iterdir()] == ["ai_config.json"]
+
+
+def test_save_config_writes_through_the_shared_atomic_writer(
+    guide_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Path, bytes]] = []
+    real = config_module.write_atomic
+
+    def spy(target: Any, data: bytes, **kwargs: Any) -> Path:
+        calls.append((Path(target), data))
+        assert kwargs == {"new_file_mode": 0o600}  # a config may hold an RPC URL's secret
+        return real(target, data, **kwargs)
+
+    monkeypatch.setattr(config_module, "write_atomic", spy)
+    manager = AIConfigManager(guide_file, environ={})
+    manager.save_config()
+    assert calls == [(guide_file, guide_file.read_bytes())]
+    assert not hasattr(config_module, "_write_atomic")
+
+
+def test_a_new_config_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    target = tmp_path / "fresh" / "ai_config.json"
+    AIConfigManager(environ={}).save_config(target)
+    assert (target.stat().st_mode & 0o777) == 0o600
+
+
+def test_save_config_into_an_unwritable_place_names_the_target(tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    target = blocker / "ai_config.json"
+    with pytest.raises(ConfigError, match=r"not_a_dir/ai_config\.json: cannot save config"):
+        AIConfigManager(environ={}).save_config(target)
+    assert blocker.read_text() == "x"
 
 
 def test_save_config_keeps_file_mode(guide_file: Path) -> None:

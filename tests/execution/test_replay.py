@@ -13,6 +13,7 @@ import pytest
 
 from arbkit.backtest import BacktestConfig, BlockView, Order, Simulator, get_replay
 from arbkit.backtest.compare import ComparisonConfig, run_comparison
+from arbkit.backtest.protocol import PolicyBase
 from arbkit.errors import ConfigError
 from arbkit.execution import (
     NOT_INCLUDED,
@@ -37,12 +38,13 @@ def _history() -> MarketHistory:
     return simulate_market(seed=SEED, n_blocks=N_BLOCKS)
 
 
-class Scripted:
+class Scripted(PolicyBase):
     """Send the best free candidate at the blocks where the script says flash_arb."""
 
     every_block = True
 
     def __init__(self, actions: Sequence[int]) -> None:
+        super().__init__()
         self.name = "scripted"
         self.actions = list(actions)
 

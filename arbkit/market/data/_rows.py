@@ -23,10 +23,11 @@ from typing import Literal
 import polars as pl
 
 from arbkit.errors import DataError
+from arbkit.market.amm import MAX_UINT112
 
 Errors = Literal["raise", "report"]
 
-UINT112_MAX = 2**112 - 1
+UINT112_MAX = MAX_UINT112  # the pair contract's reserve bound, from the AMM math
 """Largest Uniswap V2 reserve (``uint112``)."""
 
 INT128_MAX = 2**127 - 1
