@@ -3,7 +3,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -70,54 +69,45 @@ print(f"Hourly Profit: ${recent['total_profit']:.2f}")
 """
 
 
-def _require_guide(path: Path) -> None:
-    # a guide test must not pass silently in CI (CI=true) by skipping
-    if path.is_file():
-        return
-    msg = f"the user guide is not at {path}; it lives beside the repository in ../shared/seed"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{msg} -- CI must have it", pytrace=False)
-    pytest.skip(msg)
-
-
 def _guide_block(after: str) -> str:
     text = GUIDE.read_text(encoding="utf-8")
     start = text.index("```python", text.index(after)) + len("```python\n")
     return text[start : text.index("```", start)]
 
 
-def test_embedded_guide_examples_match_the_guide_except_the_import_line() -> None:
-    _require_guide(GUIDE)
+def test_embedded_guide_examples_match_the_guide_except_the_import_line(guide: Path) -> None:
     usage = _guide_block("### 6. Metrics Collector")
     assert usage.replace("from src.ai.metrics import", "from arbkit.metrics import") == GUIDE_USAGE
     assert _guide_block("### Real-time Metrics") == GUIDE_MONITORING
 
 
-def test_missing_guide_fails_in_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_guide_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, require: Any
+) -> None:
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must have it"):
-        _require_guide(tmp_path / "missing.txt")
+        require(tmp_path / "missing.txt", "the user guide")
 
 
 @pytest.mark.parametrize("ci", [None, "", "false"])
 def test_missing_guide_skips_with_a_reason_outside_ci(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str | None
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str | None, require: Any
 ) -> None:
     if ci is None:
         monkeypatch.delenv("CI", raising=False)
     else:
         monkeypatch.setenv("CI", ci)
-    with pytest.raises(pytest.skip.Exception, match="user guide is not at"):
-        _require_guide(tmp_path / "missing.txt")
+    with pytest.raises(pytest.skip.Exception, match="user guide not found at"):
+        require(tmp_path / "missing.txt", "the user guide")
 
 
 def test_present_guide_neither_skips_nor_fails(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, require: Any
 ) -> None:
     monkeypatch.setenv("CI", "true")
-    guide = tmp_path / "guide.txt"
-    guide.write_text("guide", encoding="utf-8")
-    _require_guide(guide)
+    present = tmp_path / "guide.txt"
+    present.write_text("guide", encoding="utf-8")
+    assert require(present, "the user guide") == present
 
 
 def test_guide_usage_example_runs_with_only_its_import_line_changed(fresh_default: Path) -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from arbkit.rl import (
 )
 from arbkit.rl.state import ACTIONS, HOLD, encode_states, state_index, state_index_one
 from arbkit.rl.training import default_q_config, train_q_learning
-
-GUIDE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_e2006ea975a8c450.txt"
 
 SNAPSHOT = MarketSnapshot(
     timestamp=1_700_000_000.0,
@@ -182,19 +179,8 @@ def test_q_learning_is_seeded() -> None:
     assert default_q_config(40).save_every_episodes > 40
 
 
-def _require_guide(path: Path) -> None:
-    # a guide test must not pass silently in CI (CI=true) by skipping
-    if path.exists():
-        return
-    msg = f"user guide not found at {path}; it lives beside the repository in ../shared/seed"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{msg} -- CI must have it", pytrace=False)
-    pytest.skip(msg)
-
-
-def test_guide_rl_usage_example_runs_with_only_imports_changed() -> None:
-    _require_guide(GUIDE)
-    text = GUIDE.read_text()
+def test_guide_rl_usage_example_runs_with_only_imports_changed(guide: Path) -> None:
+    text = guide.read_text()
     start = text.index("### 3. RL Trading Policy")
     block = re.search(r"```python\n(.*?)```", text[start:], re.S)
     assert block is not None
@@ -229,21 +215,6 @@ def test_guide_rl_usage_example_runs_with_only_imports_changed() -> None:
     assert isinstance(policy, RLArbitragePolicy)
     assert policy.config.target_symbols == ("ETH/USDC", "BTC/USDT")
     assert policy._n == 1
-
-
-def test_missing_guide_fails_in_ci_and_skips_outside(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    missing = tmp_path / "missing.txt"
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="CI must have it"):
-        _require_guide(missing)
-    monkeypatch.setenv("CI", "false")
-    with pytest.raises(pytest.skip.Exception, match="user guide not found"):
-        _require_guide(missing)
-    monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception, match="user guide not found"):
-        _require_guide(missing)
 
 
 def test_guide_training_loop_saves_every_100_episodes(tmp_path: Path) -> None:
