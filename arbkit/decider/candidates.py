@@ -196,6 +196,21 @@ class AICandidate:
         return gross - self.slippage_quote - self.flash_fee_quote - self.gas_cost_quote
 
 
+_NUMERIC_COLUMNS = (
+    "edge_bps",
+    "notional_quote",
+    "gas_cost_quote",
+    "flash_fee_quote",
+    "slippage_quote",
+    "confidence",
+    "liquidity_quote",
+    "revert_gas_quote",
+    "eth_price_quote",
+    "age_blocks",
+    "amm_optimal",
+)
+
+
 @dataclass(frozen=True, eq=False)
 class CandidateBatch:
     """Candidates as columns, the decider's vectorised input.
@@ -352,11 +367,20 @@ class CandidateBatch:
         if missing:
             raise DeciderError(f"candidates table lacks column(s) {missing}")
         n = table.height
+        # every numeric column in one polars call (one call each costs more than the math)
+        present = [c for c in _NUMERIC_COLUMNS if c in table.columns]
+        block = (
+            table.select(pl.col(present).cast(pl.Float64)).to_numpy().astype(np.float64)
+            if present
+            else np.zeros((n, 0))
+        )
+        col_of = {name: block[:, j] for j, name in enumerate(present)}
 
         def f64(name: str, default: float) -> FloatArray:
-            if name not in table.columns:
+            got = col_of.get(name)
+            if got is None:
                 return np.full(n, default)
-            return table[name].cast(pl.Float64).fill_null(np.nan).to_numpy().astype(np.float64)
+            return got  # nulls arrive as NaN
 
         kinds: list[str] = table["kind"].to_list()
         try:

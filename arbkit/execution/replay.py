@@ -515,6 +515,10 @@ class GapLedger:
 class LaneLedger:
     """Gap ledgers of many runs at once, in arrays (one row per lane).
 
+    ``busy[lane, pool]`` and ``taken[lane, route]`` as in :class:`GapLedger`; the rule is
+    applied by compiled kernels (``arbkit.execution._lanes``, numba) that the vector
+    env's step also calls.
+
     Parameters
     ----------
     replay
@@ -528,7 +532,6 @@ class LaneLedger:
         self.n_lanes = n_lanes
         self.busy = np.zeros((n_lanes, replay.n_pools + 1), dtype=np.int64)
         self.taken = np.full((n_lanes, max(replay.n_routes, 1)), -1, dtype=np.int64)
-        self._lane = np.arange(n_lanes)
 
     def clear(self, lanes: IntArray) -> None:
         """Empty the ledgers of ``lanes`` (a new episode)."""
@@ -537,34 +540,38 @@ class LaneLedger:
 
     def first_free(self, t: IntArray) -> IntArray:
         """Return each lane's best candidate at its position ``t[lane]`` (-1 if none)."""
+        from arbkit.execution._lanes import lanes_first_free
+
         r = self.replay
-        cids = r.block_candidates[t]  # (L, K)
-        valid = cids >= 0
-        safe = np.where(valid, cids, 0)
-        lane = self._lane[:, None]
-        pools = r.cand_pools[safe]  # (L, K, H)
-        pools_ok = (self.busy[lane[:, :, None], pools] <= t[:, None, None]).all(axis=2)
-        gap_ok = self.taken[lane, r.cand_route[safe]] != r.cand_gap[safe]
-        ok = valid & pools_ok & gap_ok
-        first = ok.argmax(axis=1)
-        return np.where(ok.any(axis=1), cids[self._lane, first], -1)
+        return lanes_first_free(
+            self.busy,
+            self.taken,
+            np.ascontiguousarray(t, dtype=np.int64),
+            r.starts,
+            r.cand_pools,
+            r.cand_route,
+            r.cand_gap,
+            r.n_pools,
+        )
 
     def take(self, lanes: IntArray, cids: IntArray, reveal: IntArray, included: BoolArray) -> None:
         """Record trades of ``lanes`` on ``cids``, known at positions ``reveal``."""
-        if lanes.size == 0:
-            return
+        from arbkit.execution._lanes import lanes_take
+
         r = self.replay
-        pools = r.cand_pools[cids]  # (m, H)
-        until = np.where(
-            included[:, None],
-            np.maximum(reveal[:, None], r.next_change[np.maximum(reveal - 1, 0)[:, None], pools]),
-            reveal[:, None],
+        lanes_take(
+            self.busy,
+            self.taken,
+            np.ascontiguousarray(lanes, dtype=np.int64),
+            np.ascontiguousarray(cids, dtype=np.int64),
+            np.ascontiguousarray(reveal, dtype=np.int64),
+            np.ascontiguousarray(included, dtype=np.bool_),
+            r.cand_pools,
+            r.cand_route,
+            r.cand_gap,
+            r.next_change,
+            r.n_pools,
         )
-        rows = np.repeat(lanes, pools.shape[1])
-        np.maximum.at(self.busy, (rows, pools.reshape(-1)), until.reshape(-1))
-        self.busy[:, r.n_pools] = 0  # the padding pool is never busy
-        inc = lanes[included]
-        self.taken[inc, r.cand_route[cids[included]]] = r.cand_gap[cids[included]]
 
 
 def _next_change(history: MarketHistory, n_pools: int) -> IntArray:
@@ -627,6 +634,18 @@ class OutcomeCells:
     and the result is checked against direct calls on random and boundary draws; if the
     check fails (a model whose outcomes do not split into cells), :meth:`lookup` calls
     the model directly.
+
+    Attributes
+    ----------
+    exact
+        The cells reproduce the model (checked); otherwise :meth:`lookup` calls it.
+    inclusion_bounds
+        ``[c, j]``: the smallest ``u_incl`` whose delay is at most ``j`` blocks.
+    rival_bounds
+        ``[c, j]``: the smallest ``u_rival`` no rival beats at delay ``j``.
+    cell_net, cell_code, cell_reveal
+        ``[c, cell]``: net profit, outcome code and reveal position of each cell
+        (``2 j`` rival, ``2 j + 1`` clear, ``2 (max_delay + 1)`` not included).
     """
 
     def __init__(self, replay: Replay) -> None:
@@ -634,6 +653,13 @@ class OutcomeCells:
         self.max_delay = replay.max_delay
         self._codes = {r: i for i, r in enumerate(REASONS)}
         self.exact = False
+        d = self.max_delay
+        m0 = replay.candidates.height
+        self.inclusion_bounds = np.zeros((m0, d + 1))
+        self.rival_bounds = np.zeros((m0, d + 1))
+        self.cell_net = np.zeros((m0, 2 * (d + 1) + 1))
+        self.cell_code = np.zeros((m0, 2 * (d + 1) + 1), dtype=np.int8)
+        self.cell_reveal = np.zeros((m0, 2 * (d + 1) + 1), dtype=np.int64)
         m = replay.candidates.height
         if m and not replay.execution.revert_protection:
             self._build()
@@ -664,7 +690,7 @@ class OutcomeCells:
             return np.asarray(inc & (reveal - t_first <= level), dtype=np.bool_)
 
         b = _first_true(included_within, rep.size).reshape(d + 1, m).T
-        self._b = np.ascontiguousarray(b)
+        self.inclusion_bounds = np.ascontiguousarray(b)
         u_cell = b.T.reshape(-1)
 
         def no_rival(u: FloatArray) -> BoolArray:
@@ -672,7 +698,7 @@ class OutcomeCells:
             return np.asarray(code != self._codes["competitor"], dtype=np.bool_)
 
         c = _first_true(no_rival, rep.size)
-        self._c = np.ascontiguousarray(c.reshape(d + 1, m).T)
+        self.rival_bounds = np.ascontiguousarray(c.reshape(d + 1, m).T)
         all_rows = np.concatenate([rep, rep, rows])
         draws = np.column_stack(
             [
@@ -684,25 +710,25 @@ class OutcomeCells:
         )
         net, code, reveal = self._call(all_rows, draws)
         width = 2 * (d + 1) + 1
-        self._net = np.empty((m, width))
-        self._code = np.empty((m, width), dtype=np.int8)
-        self._reveal = np.empty((m, width), dtype=np.int64)
+        self.cell_net = np.empty((m, width))
+        self.cell_code = np.empty((m, width), dtype=np.int8)
+        self.cell_reveal = np.empty((m, width), dtype=np.int64)
         n_rep = rep.size
         for k in range(d + 1):
             for part, off in ((0, 0), (1, n_rep)):
                 sl = slice(off + k * m, off + (k + 1) * m)
-                self._net[:, 2 * k + part] = net[sl]
-                self._code[:, 2 * k + part] = code[sl]
-                self._reveal[:, 2 * k + part] = reveal[sl]
-        self._net[:, -1] = net[2 * n_rep :]
-        self._code[:, -1] = code[2 * n_rep :]
-        self._reveal[:, -1] = reveal[2 * n_rep :]
+                self.cell_net[:, 2 * k + part] = net[sl]
+                self.cell_code[:, 2 * k + part] = code[sl]
+                self.cell_reveal[:, 2 * k + part] = reveal[sl]
+        self.cell_net[:, -1] = net[2 * n_rep :]
+        self.cell_code[:, -1] = code[2 * n_rep :]
+        self.cell_reveal[:, -1] = reveal[2 * n_rep :]
 
     def _cell(self, rows: IntArray, draws: FloatArray) -> IntArray:
         d = self.max_delay
-        delay = (draws[:, 0:1] < self._b[rows]).sum(axis=1)
+        delay = (draws[:, 0:1] < self.inclusion_bounds[rows]).sum(axis=1)
         k = np.minimum(delay, d)
-        clear = draws[:, 1] >= self._c[rows, k]
+        clear = draws[:, 1] >= self.rival_bounds[rows, k]
         return np.where(delay <= d, 2 * k + clear, 2 * (d + 1)).astype(np.int64)
 
     def _verify(self, rng: np.random.Generator, reps: int) -> bool:
@@ -710,8 +736,11 @@ class OutcomeCells:
         rows = [np.tile(np.arange(m, dtype=np.int64), reps)]
         draws = [rng.random((m * reps, 2))]
         for k in range(self.max_delay + 1):
-            for u0 in (self._b[:, k], np.nextafter(self._b[:, k], -1.0)):
-                for u1 in (self._c[:, k], np.nextafter(self._c[:, k], -1.0)):
+            for u0 in (
+                self.inclusion_bounds[:, k],
+                np.nextafter(self.inclusion_bounds[:, k], -1.0),
+            ):
+                for u1 in (self.rival_bounds[:, k], np.nextafter(self.rival_bounds[:, k], -1.0)):
                     rows.append(np.arange(m))
                     draws.append(
                         np.column_stack(
@@ -722,9 +751,9 @@ class OutcomeCells:
         got = self._call(all_rows, all_draws)
         cell = self._cell(all_rows, all_draws)
         want = (
-            self._net[all_rows, cell],
-            self._code[all_rows, cell],
-            self._reveal[all_rows, cell],
+            self.cell_net[all_rows, cell],
+            self.cell_code[all_rows, cell],
+            self.cell_reveal[all_rows, cell],
         )
         return bool(
             np.array_equal(got[0], want[0])
@@ -748,4 +777,4 @@ class OutcomeCells:
         if not self.exact:
             return self._call(rows, np.asarray(draws, dtype=np.float64))
         cell = self._cell(rows, draws)
-        return self._net[rows, cell], self._code[rows, cell], self._reveal[rows, cell]
+        return self.cell_net[rows, cell], self.cell_code[rows, cell], self.cell_reveal[rows, cell]

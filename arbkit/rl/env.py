@@ -262,6 +262,8 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         # outcomes are known at most this many blocks after their decision
         self.credit_length = self.window + rp.label_delay_blocks + 1
         self._ledger: GapLedger = rp.ledger()
+        self._cand_starts: list[int] = rp.starts_list
+        self._features = self.tables.features
         self._lo = 0
         self._cur = -1
         self._net_c: list[float] = []
@@ -395,9 +397,9 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         delta = flow = gas = 0.0
         executed = False
         if a == BUY:
-            if lk.buy_ok[t] and abs(pos + lk.lot[t]) <= self._max_pos:
+            if lk.buy_ok[t] and -self._max_pos <= pos + lk.lot[t] <= self._max_pos:
                 delta, flow, gas, executed = lk.lot[t], lk.buy_flow[t], lk.buy_gas[t], True
-        elif a == SELL and lk.sell_ok[t] and abs(pos - lk.lot[t]) <= self._max_pos:
+        elif a == SELL and lk.sell_ok[t] and -self._max_pos <= pos - lk.lot[t] <= self._max_pos:
             delta, flow, gas, executed = -lk.lot[t], lk.sell_flow[t], lk.sell_gas[t], True
         fcode = sent = -1
         credit = self._credit
@@ -419,7 +421,9 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         reward = ((trade - gas) + flash) + mtm
         self._pos = pos = pos + delta
         equity = self._equity + reward
-        peak = equity if equity > self._peak else self._peak
+        peak = self._peak
+        if equity > peak:
+            peak = equity
         health = 1.0 - (peak - equity) / self._drawdown
         terminated = health <= 0.0
         self._k = k = k + 1
@@ -433,14 +437,30 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
                 equity = self._equity + reward
                 peak = equity if equity > self._peak else self._peak
                 health = 1.0 - (peak - equity) / self._drawdown
+            self._done = True
         self._equity, self._peak = equity, peak
-        self._done = terminated or truncated
-        self._cur = cur = self._ledger.first_free(t + 1)
-        obs = self.tables.features[t + 1].copy()
+        t1 = t + 1
+        # the best candidate the gap rule leaves free at the next block (most have none)
+        starts = self._cand_starts
+        cur = self._ledger.first_free(t1) if starts[t1] != starts[t1 + 1] else -1
+        self._cur = cur
+        obs = self._features[t1].copy()
         obs[0] = lk.cand_edge[cur] if cur >= 0 else 0.0
         obs[1] = pos / self._max_pos
-        obs[2] = min(max(health, 0.0), 1.0)
-        info = self._info(t + 1, trade, -gas, flash, mtm, executed, fcode, sent)
+        obs[2] = 0.0 if health <= 0.0 else (1.0 if health >= 1.0 else health)
+        info = {
+            "block": lk.block[t1],
+            "position_base": pos,
+            "equity_quote": equity,
+            "reward_trade": trade,
+            "reward_gas": -gas,
+            "reward_flash": flash,
+            "reward_mtm": mtm,
+            "executed": executed,
+            "flash_outcome": fcode,
+            "flash_candidate": sent,
+            "expected_net_quote": lk.cand_net[cur] if cur >= 0 else 0.0,
+        }
         return obs, reward, terminated, truncated, info
 
     def _info(

@@ -19,9 +19,9 @@ from arbkit.execution import NOT_INCLUDED, ExecutionConfig
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 from arbkit.rl._tables import NO_CANDIDATE
+from arbkit.rl._vector_kernel import step_lanes
 from arbkit.rl.config import ArbitrageEnvConfig
 from arbkit.rl.env import ArbitrageEnv
-from arbkit.rl.state import BUY, FLASH_ARB, SELL
 
 __all__ = ["ArbitrageVectorEnv"]
 
@@ -115,9 +115,15 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self._equity = np.full(n, self._capital)
         self._peak = np.full(n, self._capital)
         m = env.max_window_candidates
-        self._net = np.zeros((n, m))
-        self._code = np.zeros((n, m), dtype=np.int8)
-        self._reveal = np.zeros((n, m), dtype=np.int64)
+        # the cells give an outcome from a lane's uniforms at the flash itself; otherwise
+        # (batch mode, or a model that does not split into cells) outcomes are computed
+        # for the whole window at reset
+        self._lazy = env.config.flash_outcomes == "cells" and env.replay.cells.exact
+        self._draws = np.zeros((n, m, 2))
+        shape = (1, 1) if self._lazy else (n, m)
+        self._net = np.zeros(shape)
+        self._code = np.zeros(shape, dtype=np.int8)
+        self._reveal = np.zeros(shape, dtype=np.int64)
         self._lo = np.zeros(n, dtype=np.int64)
         self._credit = np.zeros((n, env.credit_length))
         self._ledger = env.replay.lanes(n)
@@ -152,33 +158,18 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             self._refill(empty)
         env = self.single_env
         rp = env.replay
-        rows: list[IntArray] = []
-        lane_draws: list[FloatArray] = []
+        queues, lane_draws = self._queues, self._draws
         for j, i in enumerate(idx.tolist()):
-            start, d = self._queues[i].popleft()
+            start, d = queues[i].popleft()
             if starts is not None:
                 start = env.check_start(starts[j])
             if draws is not None:
                 d = env.replay_draws(start, draws)
-            lo, hi = int(rp.starts[start]), int(rp.starts[start + self.window])
             self._start[i] = start
-            self._lo[i] = lo
-            rows.append(np.arange(lo, hi, dtype=np.int64))
-            lane_draws.append(np.asarray(d[: hi - lo], dtype=np.float64))
-        all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        if self.config.flash_outcomes == "cells":
-            net, code, reveal = rp.cells.lookup(all_rows, np.concatenate(lane_draws))
-        elif all_rows.size:
-            net, code, reveal = rp.default_outcome_arrays(all_rows, np.concatenate(lane_draws))
-        else:
-            net, code, reveal = np.zeros(0), np.zeros(0, dtype=np.int8), np.zeros(0, np.int64)
-        off = 0
-        for i, r in zip(idx.tolist(), rows, strict=True):
-            m = r.size
-            self._net[i, :m] = net[off : off + m]
-            self._code[i, :m] = code[off : off + m]
-            self._reveal[i, :m] = reveal[off : off + m] - self._start[i]
-            off += m
+            lane_draws[i, : d.shape[0]] = d
+        self._lo[idx] = rp.starts[self._start[idx]]
+        if not self._lazy:
+            self._window_outcomes(idx)
         self._credit[idx] = 0.0
         self._ledger.clear(idx)
         self._k[idx] = 0
@@ -186,7 +177,31 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self._equity[idx] = self._capital
         self._peak[idx] = self._capital
         self._autoreset[idx] = False
-        self._cur[idx] = self._ledger.first_free(self._start)[idx]
+
+    def _window_outcomes(self, idx: IntArray) -> None:
+        """Compute the outcomes of the windows' candidates of lanes ``idx`` at once."""
+        rp = self.single_env.replay
+        rows: list[IntArray] = []
+        for i in idx.tolist():
+            lo, hi = int(rp.starts[self._start[i]]), int(rp.starts[self._start[i] + self.window])
+            rows.append(np.arange(lo, hi, dtype=np.int64))
+        all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        if all_rows.size == 0:
+            return
+        draws = np.concatenate(
+            [self._draws[i, : r.size] for i, r in zip(idx.tolist(), rows, strict=True)]
+        )
+        if self.config.flash_outcomes == "cells":
+            net, code, reveal = rp.cells.lookup(all_rows, draws)
+        else:
+            net, code, reveal = rp.default_outcome_arrays(all_rows, draws)
+        off = 0
+        for i, r in zip(idx.tolist(), rows, strict=True):
+            m = r.size
+            self._net[i, :m] = net[off : off + m]
+            self._code[i, :m] = code[off : off + m]
+            self._reveal[i, :m] = reveal[off : off + m] - self._start[i]
+            off += m
 
     def _reset_infos(self, idx: IntArray, infos: dict[str, Any]) -> None:
         tb = self.tables
@@ -249,6 +264,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             start_arr = np.broadcast_to(np.asarray(starts, dtype=np.int64), idx.shape)
         draws = opts.get("draws")
         self._reset_lanes(idx, start_arr, None if draws is None else np.asarray(draws))
+        self._cur[idx] = self._ledger.first_free(self._start)[idx]
         self._started = True
         obs = self.tables.features[self._start].copy()
         obs[:, 0] = self._cand_edge[self._cur]
@@ -293,103 +309,120 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             raise InvalidAction("actions: expected integers in 0..3 (buy, sell, hold, flash_arb)")
         resetting = self._autoreset.copy()
         ridx = np.flatnonzero(resetting) if resetting.any() else None
-        reset_cur = None
         if ridx is not None:
             self._reset_lanes(ridx, None)
-            reset_cur = self._cur[ridx].copy()
+        n = self.num_envs
         tb = self.tables
-        k = self._k
-        t = self._start + k
-        pos = self._pos
-        is_buy = a == BUY
-        is_sell = a == SELL
-        lot = tb.lot_base[t]
-        d = np.where(is_buy, lot, np.where(is_sell, -lot, 0.0))
-        ok = np.where(is_buy, tb.buy_ok[t], is_sell & tb.sell_ok[t])
-        ok &= np.abs(pos + d) <= self._max_pos
-        delta = np.where(ok, d, 0.0)
-        flow = np.where(ok, np.where(is_buy, tb.buy_flow[t], tb.sell_flow[t]), 0.0)
-        gas = np.where(ok, np.where(is_buy, tb.buy_gas[t], tb.sell_gas[t]), 0.0)
-        is_flash = a == FLASH_ARB
-        if ridx is not None:
-            is_flash &= ~resetting
-        cur = self._cur
-        send = np.flatnonzero(is_flash & (cur >= 0))
-        fcode = np.where(is_flash, NO_CANDIDATE, -1)
-        sent = np.where(is_flash, cur, -1)
-        credit = self._credit
-        if send.size:
-            cid = cur[send]
-            j = cid - self._lo[send]
-            code = self._code[send, j]
-            r = self._reveal[send, j]
-            fcode[send] = code
-            self._ledger.take(send, cid, r + self._start[send], code != NOT_INCLUDED)
-            credit[send, r] += self._net[send, j]
-        flash = credit[self._lanes, k + 1]
-        m1 = tb.mark[t + 1]
-        trade = flow + delta * m1
-        mtm = pos * (m1 - tb.mark[t])
-        reward = ((trade - gas) + flash) + mtm
-        pos = pos + delta
-        equity = self._equity + reward
-        peak = np.maximum(self._peak, equity)
-        health = 1.0 - (peak - equity) / self._drawdown
-        terminated = health <= 0.0
-        k = k + 1
-        truncated = (k >= self.window) & ~terminated
+        rp = self.single_env.replay
+        cells = rp.cells
+        led = self._ledger
+        obs = np.empty((n, tb.features.shape[1]), dtype=np.float32)
+        reward = np.empty(n)
+        terminated = np.empty(n, dtype=bool)
+        truncated = np.empty(n, dtype=bool)
+        prev_equity = np.empty(n)
+        prev_peak = np.empty(n)
+        info_block = np.empty(n, dtype=np.int64)
+        trade = np.empty(n)
+        gas = np.empty(n)
+        flash = np.empty(n)
+        mtm = np.empty(n)
+        executed = np.empty(n, dtype=bool)
+        fcode = np.empty(n, dtype=np.int64)
+        sent = np.empty(n, dtype=np.int64)
+        expected = np.empty(n)
+        step_lanes(
+            a.astype(np.int64, copy=False),
+            resetting,
+            self._start,
+            self._k,
+            self._pos,
+            self._equity,
+            self._peak,
+            self._cur,
+            self._lo,
+            self._lazy,
+            self._draws,
+            self._net,
+            self._code,
+            self._reveal,
+            self._credit,
+            led.busy,
+            led.taken,
+            tb.lot_base,
+            tb.buy_ok,
+            tb.buy_flow,
+            tb.buy_gas,
+            tb.sell_ok,
+            tb.sell_flow,
+            tb.sell_gas,
+            tb.mark,
+            tb.features,
+            tb.block_numbers,
+            self._cand_edge,
+            self._cand_net,
+            rp.starts,
+            rp.cand_pools,
+            rp.cand_route,
+            rp.cand_gap,
+            rp.next_change,
+            rp.n_pools,
+            cells.inclusion_bounds,
+            cells.rival_bounds,
+            cells.cell_net,
+            cells.cell_code,
+            cells.cell_reveal,
+            float(self._max_pos),
+            float(self._drawdown),
+            int(self.window),
+            float(self._capital),
+            NOT_INCLUDED,
+            NO_CANDIDATE,
+            prev_equity,
+            prev_peak,
+            obs,
+            reward,
+            terminated,
+            truncated,
+            info_block,
+            trade,
+            gas,
+            flash,
+            mtm,
+            executed,
+            fcode,
+            sent,
+            expected,
+        )
         done = terminated | truncated
-        if ridx is not None:
-            done &= ~resetting
         if done.any():
             # episodes that end credit the outcomes still to be known (as the single env)
             for i in np.flatnonzero(done).tolist():
-                rest = math.fsum(credit[i, k[i] + 1 :].tolist())
+                rest = math.fsum(self._credit[i, self._k[i] + 1 :].tolist())
                 if rest != 0.0:
-                    f = flash[i] + rest
+                    f = float(flash[i]) + rest
                     flash[i] = f
-                    reward[i] = ((trade[i] - gas[i]) + f) + mtm[i]
-                    equity[i] = self._equity[i] + reward[i]
-                    peak[i] = max(self._peak[i], equity[i])
-                    health[i] = 1.0 - (peak[i] - equity[i]) / self._drawdown
-        cur = self._ledger.first_free(t + 1)
-        if ridx is not None and reset_cur is not None:
-            cur[ridx] = reset_cur
-        self._cur = cur
-        obs = tb.features[t + 1]
-        obs[:, 0] = self._cand_edge[cur]
-        obs[:, 1] = pos / self._max_pos
-        obs[:, 2] = np.clip(health, 0.0, 1.0)
+                    r = ((float(trade[i]) + float(gas[i])) + f) + float(mtm[i])
+                    reward[i] = r
+                    eq = float(prev_equity[i]) + r
+                    pk = eq if eq > prev_peak[i] else float(prev_peak[i])
+                    health = 1.0 - (pk - eq) / self._drawdown
+                    self._equity[i], self._peak[i] = eq, pk
+                    obs[i, 2] = 0.0 if health <= 0.0 else (1.0 if health >= 1.0 else health)
         infos = {
-            "block": tb.block_numbers[t + 1],
-            "position_base": pos.copy(),
-            "equity_quote": equity.copy(),
+            "block": info_block,
+            "position_base": self._pos.copy(),
+            "equity_quote": self._equity.copy(),
             "reward_trade": trade,
-            "reward_gas": -gas,
+            "reward_gas": gas,
             "reward_flash": flash,
             "reward_mtm": mtm,
-            "executed": ok,
-            "flash_outcome": fcode.astype(np.int64),
-            "flash_candidate": sent.astype(np.int64),
-            "expected_net_quote": self._cand_net[cur],
+            "executed": executed,
+            "flash_outcome": fcode,
+            "flash_candidate": sent,
+            "expected_net_quote": expected,
         }
-        if ridx is not None:
-            # lanes reset at this step report their first observation instead
-            k[ridx] = 0
-            pos[ridx] = 0.0
-            equity[ridx] = self._capital
-            infos["position_base"][ridx] = 0.0
-            infos["equity_quote"][ridx] = self._capital
-            peak[ridx] = self._capital
-            reward[ridx] = 0.0
-            terminated[ridx] = False
-            truncated[ridx] = False
-            s = self._start[ridx]
-            obs[ridx] = tb.features[s]
-            obs[ridx, 0] = self._cand_edge[cur[ridx]]
-            self._reset_infos(ridx, infos)
-        self._k, self._pos, self._equity, self._peak = k, pos, equity, peak
-        self._autoreset = terminated | truncated
+        self._autoreset = done
         return obs, reward, terminated, truncated, self._with_masks(infos)
 
     def close_extras(self, **kwargs: Any) -> None:

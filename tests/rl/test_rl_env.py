@@ -190,8 +190,8 @@ def test_cells_and_model_agree_on_random_and_boundary_draws() -> None:
     rows = rng.integers(0, m, 4_000)
     draws = rng.random((4_000, 2))
     # include exact cell boundaries among the draws
-    draws[:500, 0] = rng.choice(cells._b.ravel(), size=500)
-    draws[500:1000, 1] = rng.choice(np.minimum(cells._c.ravel(), 0.99), size=500)
+    draws[:500, 0] = rng.choice(cells.inclusion_bounds.ravel(), size=500)
+    draws[500:1000, 1] = rng.choice(np.minimum(cells.rival_bounds.ravel(), 0.99), size=500)
     got = cells.lookup(rows, draws)
     want = env.replay.default_outcome_arrays(rows, draws)
     for a, b in zip(got, want, strict=True):
