@@ -86,10 +86,18 @@ def _bound_text(result: ComparisonResult) -> str:
 
     b = np.asarray(result.bounds, dtype=np.float64)
     std = float(np.std(b, ddof=1)) if b.size > 1 else 0.0
+    skipped = "".join(f". {name} not trained ({why})" for name, why in result.skipped.items())
+    shares = result.aggregate()
+    share_text = ", ".join(
+        f"{r['policy']} {r['share_mean']:.1%}"
+        for r in shares.iter_rows(named=True)
+        if r["share_mean"] is not None and math.isfinite(r["share_mean"])
+    )
     return (
         f". Upper bound under the same gap rule (best foresight value per block and per "
         f"gap, the smaller sum): {float(np.mean(b)):,.0f} ± {std:,.0f} quote per seed; the "
-        "foresight row shows its picks executed like any policy's"
+        "foresight row shows its picks executed like any policy's. Share of the bound "
+        f"(mean over seeds): {share_text}" + skipped
     )
 
 

@@ -38,7 +38,7 @@ from arbkit.backtest.policies import (
     foresight_values,
     upper_bound,
 )
-from arbkit.errors import ConfigError
+from arbkit.errors import ArbkitError, ConfigError
 from arbkit.market.history import MarketHistory
 
 __all__ = [
@@ -137,29 +137,40 @@ class ComparisonResult:
         The foresight upper bound of each seed's test run (quote).
     info
         Per seed: the tuned rule threshold, training time per policy (s), history size.
+    skipped
+        Policies that could not be trained on some seed's training history, with why
+        (they are left out of every seed, so that all rows compare the same seeds).
     """
 
     config: ComparisonConfig
     runs: dict[str, list[BacktestResult]]
     bounds: list[float]
     info: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def table(self) -> pl.DataFrame:
-        """Return one row per (policy, seed): net, trades, win rate, share of the bound."""
+        """Return one row per (policy, seed): net, its parts, trades, win rate, share.
+
+        The share is the arbitrage net's share of the upper bound.
+        """
         rows = []
         for name, runs in self.runs.items():
             for seed, bound, r in zip(self.config.seeds, self.bounds, runs, strict=True):
                 net = float(r["net_profit"])
+                arb = float(r.get("arbitrage_net_profit", net))
                 rows.append(
                     {
                         "policy": name,
                         "seed": seed,
                         "net_profit": net,
+                        "arbitrage_net_profit": arb,
+                        "spot_and_inventory": net - arb,
                         "trade_count": int(r["trade_count"]),
                         "win_rate": _finite(r.get("win_rate")),
                         "revert_rate": _finite(r.get("revert_rate")),
                         "upper_bound": bound,
-                        "share_of_bound": net / bound if bound > 0 else math.nan,
+                        # the bound covers arbitrage: spot trades and inventory are apart
+                        "share_of_bound": arb / bound if bound > 0 else math.nan,
                     }
                 )
         return pl.DataFrame(rows)
@@ -312,6 +323,7 @@ def run_comparison(
     runs: dict[str, list[BacktestResult]] = {p: [] for p in cfg.policies}
     bounds: list[float] = []
     info: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
     for seed in cfg.seeds:
         train, test = _histories(seed, cfg, real, saved)
         bt = cfg.backtest.model_copy(update={"seed": seed})
@@ -320,8 +332,19 @@ def run_comparison(
         bounds.append(bound)
         facts: dict[str, Any] = {"seed": seed, "test_blocks": test.n_blocks}
         for name in cfg.policies:
+            if name in skipped:
+                continue
             t0 = time.perf_counter()
-            policy = build_policy(name, train, seed, cfg)
+            try:
+                policy = build_policy(name, train, seed, cfg)
+            except ArbkitError as exc:
+                # e.g. a route model cannot be fitted on a training history whose labels
+                # hold one class: say so instead of reporting a policy that did not train
+                skipped[name] = f"seed {seed}: {exc}"
+                runs.pop(name, None)
+                if progress is not None:
+                    progress(f"seed {seed} {name:>22}: not trained ({exc})")
+                continue
             facts[f"train_s_{name}"] = time.perf_counter() - t0
             if name == "rule":
                 facts["rule_min_net_quote"] = policy.min_net_quote
@@ -330,7 +353,7 @@ def run_comparison(
             if progress is not None:
                 progress(f"seed {seed} {name:>22}: net {float(res['net_profit']):12,.2f}")
         info.append(facts)
-    return ComparisonResult(config=cfg, runs=runs, bounds=bounds, info=info)
+    return ComparisonResult(config=cfg, runs=runs, bounds=bounds, info=info, skipped=skipped)
 
 
 def _mean_std(values: Sequence[float]) -> str:
@@ -372,16 +395,24 @@ def format_comparison(
         "values and at most the per-gap sum: the bound is the smaller. "
         f"Per seed: {_mean_std(result.bounds)} quote.",
         "",
-        "| policy | net profit (mean ± std) | trades | win rate | share of the bound |",
-        "|---|---|---|---|---|",
+        "The bound covers arbitrage; a policy's spot trades and inventory revaluation are "
+        "shown apart (net = arbitrage + spot and inventory).",
+        "",
+        "| policy | net profit (mean ± std) | arbitrage | spot and inventory | trades | "
+        "win rate | arbitrage share of the bound |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in result.runs:
         rows = t.filter(pl.col("policy") == name)
         lines.append(
             f"| {name} | {_mean_std(rows['net_profit'].to_list())} | "
+            f"{_mean_std(rows['arbitrage_net_profit'].to_list())} | "
+            f"{_mean_std(rows['spot_and_inventory'].to_list())} | "
             f"{float(np.mean(rows['trade_count'].to_numpy())):,.0f} | "
             f"{_pct(rows['win_rate'].to_list())} | {_pct(rows['share_of_bound'].to_list())} |"
         )
+    for name, why in result.skipped.items():
+        lines.append(f"| {name} | not trained: {why} | | | | | |")
     if base in result.runs and len(result.runs) > 1:
         d = result.paired_differences(base)
         lines += ["", f"Paired differences against `{base}` (same history and draws), quote:", ""]

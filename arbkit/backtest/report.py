@@ -22,6 +22,7 @@ __all__ = ["comparison_markdown", "comparison_table", "write_report"]
 
 _HEADLINE = (
     ("net_profit", "net profit (quote)"),
+    ("arbitrage_net_profit", "of which arbitrage"),
     ("sharpe", "Sharpe (ann.)"),
     ("win_rate", "win rate"),
     ("trade_count", "trades"),
@@ -61,7 +62,10 @@ def comparison_markdown(results: Mapping[str, Sequence[BacktestResult]]) -> str:
     lines = [head, rule]
     for rec in table.iter_rows(named=True):
         cells = " | ".join(
-            f"{_fmt(rec[f'{k}_mean'], k)} ± {_fmt(rec[f'{k}_std'], k)}" for k, _ in _HEADLINE
+            f"{_fmt(rec[f'{k}_mean'], k)} ± {_fmt(rec[f'{k}_std'], k)}"
+            if math.isfinite(rec[f"{k}_mean"])
+            else "n/a"
+            for k, _ in _HEADLINE
         )
         lines.append(f"| {rec['policy']} | {rec['seeds']} | {cells} |")
     return "\n".join(lines) + "\n"

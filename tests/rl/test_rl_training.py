@@ -57,7 +57,7 @@ def test_rl_comparison_runs_through_the_one_engine_and_writes_its_report(
         assert f"| {name} |" in text
     assert "Upper bound" in text and "share of the bound" in text
     payload = json.loads(out.with_suffix(".json").read_text())
-    nets = {r["policy"]: r["net_profit"] for r in payload["per_seed"]}
+    nets = {r["policy"]: r["arbitrage_net_profit"] for r in payload["per_seed"]}
     assert all(nets[p] <= payload["bounds"][0] + 1e-9 for p in nets)
 
 
