@@ -56,7 +56,10 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
     (reset again, unseeded, when its episode ends). The lanes share the single env's
     precomputed tables and replay; each lane keeps its own state of the replay's gap
     rule (:class:`arbkit.execution.LaneLedger`) and its outcomes still to be known, in
-    arrays; a step is a handful of array operations over all lanes.
+    arrays. A step is one compiled pass over the lanes (numba,
+    :mod:`arbkit.rl._vector_kernel`), the single env's arithmetic lane by lane; with the
+    replay's exact outcome cells a flash trade's outcome is read from the lane's uniforms
+    at the step itself, so a reset only copies the episode's start and uniforms.
 
     Autoreset is Gymnasium's default ``NEXT_STEP``: the step after a lane's episode
     ends resets that lane (its action is ignored, reward 0, not done) and returns the
