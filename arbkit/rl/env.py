@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from typing import Any, SupportsFloat, SupportsInt
@@ -507,8 +508,19 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         return self._start + self._k
 
     def market_snapshot(self) -> MarketSnapshot:
-        """Return the market at the current block as a :class:`MarketSnapshot`."""
-        return self.snapshot_at(self.current_index)
+        """Return the market at the current block as a :class:`MarketSnapshot`.
+
+        Its edge is the best candidate the gap rule leaves free in this episode (as the
+        observation), not merely the block's best.
+        """
+        snap = self.snapshot_at(self.current_index)
+        cur = self._cur
+        edge = 0.0
+        if cur >= 0:
+            row = self.replay.candidates.row(cur, named=True)
+            notional = float(row["notional_quote"])
+            edge = float(row["net_profit_quote"]) / notional * 1e4 if notional > 0 else 0.0
+        return dataclasses.replace(snap, edge_bps={self.symbol: edge})
 
     def snapshot_at(self, t: int) -> MarketSnapshot:
         """Return the market at history position ``t`` as a :class:`MarketSnapshot`.

@@ -20,6 +20,7 @@ INFO_KEYS = (
     "reward_mtm",
     "executed",
     "flash_outcome",
+    "flash_candidate",
     "expected_net_quote",
 )
 KW: dict[str, Any] = {"window_blocks": 24, "max_drawdown_frac": 0.002, "prefetch_episodes": 3}
@@ -34,10 +35,19 @@ def assert_same(a: tuple[Any, ...], b: tuple[Any, ...], where: str) -> None:
         assert np.array_equal(a[-1][key], b[-1][key]), f"{where}: info[{key!r}] differs"
 
 
-@pytest.mark.parametrize("n", [1, 5])
-def test_vector_env_matches_n_single_envs(n: int) -> None:
-    venv = ArbitrageVectorEnv(n, **KW)
-    ref = SyncVectorEnv([lambda: ArbitrageEnv(**KW) for _ in range(n)])
+@pytest.mark.parametrize(
+    ("n", "extra"),
+    [
+        (1, {}),
+        (5, {}),
+        # outcomes computed per window at reset instead of read from the cells at the step
+        (3, {"flash_outcomes": "batch"}),
+    ],
+)
+def test_vector_env_matches_n_single_envs(n: int, extra: dict[str, Any]) -> None:
+    kw = {**KW, **extra}
+    venv = ArbitrageVectorEnv(n, **kw)
+    ref = SyncVectorEnv([lambda: ArbitrageEnv(**kw) for _ in range(n)])
     assert venv.metadata["autoreset_mode"] == ref.metadata["autoreset_mode"]
     assert venv.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     assert venv.single_observation_space == ref.single_observation_space
