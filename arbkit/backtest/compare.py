@@ -63,14 +63,8 @@ POLICIES = (
 )
 """Every policy the comparison knows, by the one name used in code, CLI and reports."""
 
-DEFAULT_POLICIES = (
-    "foresight",
-    "rule",
-    "random",
-    "decider_without_model",
-    "decider_with_model",
-    "q_learning",
-)
+DEFAULT_POLICIES = POLICIES[:6]
+"""The policies run unless told otherwise (all but the slow-to-train PPO and DQN)."""
 
 
 class ComparisonConfig(BaseModel):

@@ -196,19 +196,8 @@ class AICandidate:
         return gross - self.slippage_quote - self.flash_fee_quote - self.gas_cost_quote
 
 
-_NUMERIC_COLUMNS = (
-    "edge_bps",
-    "notional_quote",
-    "gas_cost_quote",
-    "flash_fee_quote",
-    "slippage_quote",
-    "confidence",
-    "liquidity_quote",
-    "revert_gas_quote",
-    "eth_price_quote",
-    "age_blocks",
-    "amm_optimal",
-)
+# the numeric columns a candidates table may carry (n_hops and is_flash come from kind)
+_NUMERIC_COLUMNS: Final = (*_NUMERIC, *_OPTIONAL, "age_blocks", "amm_optimal")
 
 
 @dataclass(frozen=True, eq=False)

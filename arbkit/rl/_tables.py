@@ -239,30 +239,27 @@ def make_replay(
     candidates: pl.DataFrame | None,
 ) -> Replay:
     """Return the env's replay: the backtest's, with the gas of every trade scaled."""
-    replay = Replay(
-        history,
-        execution=execution_config,
-        scan=scan_config,
-        latency_ms=config.latency_ms,
-        priority_fee_wei=config.priority_fee_wei,
-        candidates=candidates,
-        max_candidates=config.max_candidates,
-    )
+
+    def build(table: pl.DataFrame | None) -> Replay:
+        return Replay(
+            history,
+            execution=execution_config,
+            scan=scan_config,
+            latency_ms=config.latency_ms,
+            priority_fee_wei=config.priority_fee_wei,
+            candidates=table,
+            max_candidates=config.max_candidates,
+        )
+
+    replay = build(candidates)
     if config.gas_multiplier == 1.0:
         return replay
-    scaled = replay.candidates.with_columns(
-        pl.col("gas_units").map_elements(
-            lambda g: _scaled_gas(int(g), config.gas_multiplier), return_dtype=pl.Int64
+    return build(
+        replay.candidates.with_columns(
+            pl.col("gas_units").map_elements(
+                lambda g: _scaled_gas(int(g), config.gas_multiplier), return_dtype=pl.Int64
+            )
         )
-    )
-    return Replay(
-        history,
-        execution=execution_config,
-        scan=scan_config,
-        latency_ms=config.latency_ms,
-        priority_fee_wei=config.priority_fee_wei,
-        candidates=scaled,
-        max_candidates=config.max_candidates,
     )
 
 
