@@ -254,6 +254,7 @@ class Simulator:
         policy.on_start(
             RunSetup(
                 history=h,
+                candidates=cands,
                 n_blocks=n,
                 first_block=int(blocks[0]),
                 seed=cfg.seed,

@@ -179,9 +179,16 @@ class DeciderPolicy(PolicyBase):
     def __init__(self, decider: AdvancedAIDecider, name: str | None = None) -> None:
         super().__init__()
         self.decider = decider
+        self._batch: Any = None
         self.name = name or (
             "decider_with_model" if decider.config.enable_ml_scoring else "decider_without_model"
         )
+
+    def on_start(self, setup: RunSetup) -> None:
+        """Build the decider's columnar view of the run's candidates once (rows by id)."""
+        from arbkit.decider import CandidateBatch
+
+        self._batch = CandidateBatch.from_table(setup.candidates)
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
         """Return the decider's pick for this block, sized."""
@@ -189,7 +196,11 @@ class DeciderPolicy(PolicyBase):
 
         self.decider.update_regime(MarketRegime.from_row(view.regime))
         ids = view.candidates["cand_id"].to_numpy()
-        batch = CandidateBatch.from_table(view.candidates)
+        batch = (
+            self._batch.take(ids)
+            if self._batch is not None
+            else CandidateBatch.from_table(view.candidates)
+        )
         decision = self.decider.pick_best(batch, portfolio_value_eth=view.portfolio.equity_eth)
         if decision is None:
             return ()

@@ -106,6 +106,10 @@ class RunSetup:
     history
         The replayed market data, for causal features (a policy reads block ``t`` and
         earlier at block ``t``).
+    candidates
+        The replay's candidates of every block (scanner estimates derived from
+        ``history``, no outcomes), indexed by ``cand_id``: for a policy that prepares its
+        columnar view once and reads, at block ``t``, only the rows it is offered.
     n_blocks, first_block
         Size and first block number of the replayed history.
     seed
@@ -117,6 +121,7 @@ class RunSetup:
     """
 
     history: MarketHistory
+    candidates: pl.DataFrame
     n_blocks: int
     first_block: int
     seed: int
