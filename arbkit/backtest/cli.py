@@ -186,7 +186,8 @@ def backtest(
         typer.echo(json.dumps(payload, indent=2, default=str))
     else:
         out = Table(title=f"Backtest over {seeds} seed(s) ({'real' if real_data else 'sim'})")
-        for col in ("policy", "net profit", "Sharpe", "win rate", "trades", "revert rate"):
+        out.add_column("policy", no_wrap=True)  # names must stay whole to be told apart
+        for col in ("net profit", "Sharpe", "win rate", "trades", "revert rate"):
             out.add_column(col)
         for row in table.iter_rows(named=True):
             out.add_row(
