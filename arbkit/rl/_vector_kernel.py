@@ -209,3 +209,12 @@ def step_lanes(
         info_outcome[i] = fcode
         info_sent[i] = sent
         info_expected[i] = cand_net[c] if c >= 0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def first_bad_action(actions: Any) -> int:
+    """Return the first lane whose action is outside 0..3, -1 if none."""
+    for i in range(actions.shape[0]):
+        if actions[i] < 0 or actions[i] > 3:
+            return i
+    return -1

@@ -19,7 +19,7 @@ from arbkit.execution import NOT_INCLUDED, ExecutionConfig
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 from arbkit.rl._tables import NO_CANDIDATE
-from arbkit.rl._vector_kernel import step_lanes
+from arbkit.rl._vector_kernel import first_bad_action, step_lanes
 from arbkit.rl.config import ArbitrageEnvConfig
 from arbkit.rl.env import ArbitrageEnv
 
@@ -137,6 +137,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self._started = False
         self._true = np.ones(n, dtype=bool)
         self._true.setflags(write=False)
+        self._masks = {f"_{key}": self._true for key in _INFO_KEYS}
 
     # -- lanes -----------------------------------------------------------------------------
     def _lane_rng(self, i: int) -> np.random.Generator:
@@ -161,15 +162,20 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             self._refill(empty)
         env = self.single_env
         rp = env.replay
-        queues, lane_draws = self._queues, self._draws
+        queues = self._queues
+        new_starts: list[int] = []
+        new_draws: list[FloatArray] = []
         for j, i in enumerate(idx.tolist()):
             start, d = queues[i].popleft()
             if starts is not None:
                 start = env.check_start(starts[j])
             if draws is not None:
                 d = env.replay_draws(start, draws)
-            self._start[i] = start
-            lane_draws[i, : d.shape[0]] = d
+            new_starts.append(start)
+            new_draws.append(d)
+        self._start[idx] = new_starts
+        for i, d in zip(idx.tolist(), new_draws, strict=True):
+            self._draws[i, : d.shape[0]] = d
         self._lo[idx] = rp.starts[self._start[idx]]
         if not self._lazy:
             self._window_outcomes(idx)
@@ -220,8 +226,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         infos["expected_net_quote"][idx] = self._cand_net[self._cur[idx]]
 
     def _with_masks(self, infos: dict[str, Any]) -> dict[str, Any]:
-        for key in _INFO_KEYS:
-            infos[f"_{key}"] = self._true
+        infos.update(self._masks)
         return infos
 
     # -- gymnasium API ---------------------------------------------------------------------
@@ -308,7 +313,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         a = np.asarray(actions).reshape(-1)
         if a.shape != (self.num_envs,):
             raise InvalidAction(f"actions: expected {self.num_envs} actions, got shape {a.shape}")
-        if a.dtype.kind not in "iu" or a.min() < 0 or a.max() > 3:
+        if a.dtype.kind not in "iu" or first_bad_action(a.astype(np.int64, copy=False)) >= 0:
             raise InvalidAction("actions: expected integers in 0..3 (buy, sell, hold, flash_arb)")
         resetting = self._autoreset.copy()
         ridx = np.flatnonzero(resetting) if resetting.any() else None
@@ -320,20 +325,10 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         cells = rp.cells
         led = self._ledger
         obs = np.empty((n, tb.features.shape[1]), dtype=np.float32)
-        reward = np.empty(n)
-        terminated = np.empty(n, dtype=bool)
-        truncated = np.empty(n, dtype=bool)
-        prev_equity = np.empty(n)
-        prev_peak = np.empty(n)
-        info_block = np.empty(n, dtype=np.int64)
-        trade = np.empty(n)
-        gas = np.empty(n)
-        flash = np.empty(n)
-        mtm = np.empty(n)
-        executed = np.empty(n, dtype=bool)
-        fcode = np.empty(n, dtype=np.int64)
-        sent = np.empty(n, dtype=np.int64)
-        expected = np.empty(n)
+        # three allocations: each output is a contiguous row of one of them
+        reward, prev_equity, prev_peak, trade, gas, flash, mtm, expected = np.empty((8, n))
+        info_block, fcode, sent = np.empty((3, n), dtype=np.int64)
+        terminated, truncated, executed = np.empty((3, n), dtype=bool)
         step_lanes(
             a.astype(np.int64, copy=False),
             resetting,
