@@ -363,7 +363,7 @@ class CandidateBatch:
             if present
             else np.zeros((n, 0))
         )
-        col_of = {name: block[:, j] for j, name in enumerate(present)}
+        col_of: dict[str, FloatArray] = {name: block[:, j] for j, name in enumerate(present)}
 
         def f64(name: str, default: float) -> FloatArray:
             got = col_of.get(name)
