@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -322,7 +322,8 @@ def run_comparison(
         train, test = _histories(seed, cfg, real, saved)
         bt = cfg.backtest.model_copy(update={"seed": seed})
         replay = get_replay(test, bt)
-        bound = upper_bound(replay, foresight_values(replay, replay.draws(seed)))
+        values = foresight_values(replay, replay.draws(seed))
+        bound = upper_bound(replay, values)
         bounds.append(bound)
         facts: dict[str, Any] = {"seed": seed, "test_blocks": test.n_blocks}
         for name in cfg.policies:
@@ -330,7 +331,12 @@ def run_comparison(
                 continue
             t0 = time.perf_counter()
             try:
-                policy = build_policy(name, train, seed, cfg)
+                # the foresight policy takes the values the bound was computed from
+                policy: Any = (
+                    ForesightPolicy(values)
+                    if name == "foresight"
+                    else build_policy(name, train, seed, cfg)
+                )
             except ArbkitError as exc:
                 # e.g. a route model cannot be fitted on a training history whose labels
                 # hold one class: say so instead of reporting a policy that did not train
@@ -350,12 +356,13 @@ def run_comparison(
     return ComparisonResult(config=cfg, runs=runs, bounds=bounds, info=info, skipped=skipped)
 
 
-def _mean_std(values: Sequence[float]) -> str:
+def _mean_std(values: Sequence[float], spec: str = ",.2f") -> str:
+    """Format the finite values' ``mean ± std`` (ddof 1) with ``spec``, or ``n/a``."""
     arr = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
     if arr.size == 0:
         return "n/a"
     std = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
-    return f"{float(np.mean(arr)):,.2f} ± {std:,.2f}"
+    return f"{float(np.mean(arr)):{spec}} ± {std:{spec}}"
 
 
 def format_comparison(
@@ -403,7 +410,8 @@ def format_comparison(
             f"{_mean_std(rows['arbitrage_net_profit'].to_list())} | "
             f"{_mean_std(rows['spot_and_inventory'].to_list())} | "
             f"{float(np.mean(rows['trade_count'].to_numpy())):,.0f} | "
-            f"{_pct(rows['win_rate'].to_list())} | {_pct(rows['share_of_bound'].to_list())} |"
+            f"{_mean_std(rows['win_rate'].to_list(), '.1%')} | "
+            f"{_mean_std(rows['share_of_bound'].to_list(), '.1%')} |"
         )
     for name, why in result.skipped.items():
         lines.append(f"| {name} | not trained: {why} | | | | | |")
@@ -418,16 +426,3 @@ def format_comparison(
             ahead = sum(v > 0 for v in vals)
             lines.append(f"| {name} | {_mean_std(vals)} | {ahead} of {len(vals)} seeds |")
     return "\n".join(lines) + "\n"
-
-
-def _pct(values: Sequence[float]) -> str:
-    arr = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if arr.size == 0:
-        return "n/a"
-    std = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
-    return f"{float(np.mean(arr)):.1%} ± {std:.1%}"
-
-
-def results_by_policy(result: ComparisonResult) -> Mapping[str, list[BacktestResult]]:
-    """Return ``{policy: [BacktestResult per seed]}`` (for the HTML report)."""
-    return result.runs

@@ -88,7 +88,8 @@ class ForesightPolicy(PolicyBase):
     """Perfect foresight under the gap rule, and the upper bound of every policy.
 
     Only this policy is handed the run's candidates and draws in advance
-    (``on_foresight``). For each candidate it evaluates the best net profit any order on
+    (``on_foresight``); ``values`` may hand it :func:`foresight_values` of the same run
+    when they are already computed. For each candidate it evaluates the best net profit any order on
     it could realise: the full size, no tip, no rivals, certain inclusion, at the best of
     every inclusion delay (0 to ``max_delay_blocks``), on the run's draws. At each block it
     takes the free candidate (the same gap rule as every policy) with the best such value,
@@ -104,15 +105,18 @@ class ForesightPolicy(PolicyBase):
     every_block = False
     foresight = True
 
-    def __init__(self) -> None:
+    def __init__(self, values: npt.NDArray[np.float64] | None = None) -> None:
         super().__init__()
         self.name = "foresight"
         self.upper_bound_quote = 0.0
+        self._given = values  # foresight_values of the run, when the caller has them
         self._value: list[float] = []
 
     def on_foresight(self, replay: Replay, draws: npt.NDArray[np.float64]) -> None:
-        """Evaluate every candidate with foresight on the run's draws."""
-        value = foresight_values(replay, draws)
+        """Evaluate every candidate with foresight on the run's draws (or take them given)."""
+        value = self._given
+        if value is None or value.shape != (replay.candidates.height,):
+            value = foresight_values(replay, draws)
         self._value = value.tolist()
         self.upper_bound_quote = upper_bound(replay, value)
 

@@ -413,9 +413,11 @@ class Replay:
         One model call for the default orders of candidates ``rows`` on ``draws``; the
         code indexes ``REASONS``.
         """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return np.zeros(0), np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.int64)
         if self._trades is None:
             self._trades = self.trades()
-        rows = np.asarray(rows, dtype=np.int64)
         out = self.model.execute_batch(self._trades[rows], draws=draws)
         codes = {r: i for i, r in enumerate(REASONS)}
         code = np.asarray([codes[r] for r in out["reason"].to_list()], dtype=np.int8)
@@ -424,6 +426,18 @@ class Replay:
         expired = np.minimum(t + self.first_eligible + self.max_delay, self.n_blocks)
         reveal = np.where(inc >= 0, inc - self.first_block, expired).astype(np.int64)
         return out["net_profit_quote"].to_numpy(), code, reveal
+
+    def outcome_arrays(
+        self, rows: IntArray, draws: FloatArray, *, use_cells: bool = True
+    ) -> tuple[FloatArray, Int8Array, IntArray]:
+        """Return the default orders' net, code and reveal position for ``draws``.
+
+        From the outcome cells (array look-ups; they call the model themselves when
+        they do not reproduce it) or, with ``use_cells=False``, one model call.
+        """
+        if use_cells:
+            return self.cells.lookup(rows, draws)
+        return self.default_outcome_arrays(rows, draws)
 
     # -- timing ------------------------------------------------------------------------
     def reveal_position(self, t: int, included_block: int | None) -> int:

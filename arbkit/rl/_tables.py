@@ -102,7 +102,6 @@ class EnvTables:
     volatility_bps: FloatArray
     gas_percentile: FloatArray
     liquidity_quote: FloatArray
-    expected_net_quote: FloatArray  # best candidate's expected net profit, 0 when none
     cand_edge: FloatArray  # each replay candidate's normalised edge (observation 0)
     cand_net: FloatArray  # each replay candidate's expected net profit (quote)
     mark: FloatArray  # quote per whole base token
@@ -181,7 +180,6 @@ def build_tables(history: MarketHistory, replay: Replay, config: ArbitrageEnvCon
         scales=config.state_scales,
     )[:, 0].astype(np.float64)
     first = replay.block_candidates[:, 0]
-    net = np.append(replay.cand_net, 0.0)[first]  # -1 (no candidate) reads the 0 appended
     edge = np.append(cand_edge_bps, 0.0)[first]
     vol = _rolling_volatility_bps(mark, config.volatility_window_blocks)
     gas_pct = _gas_percentile(history.base_fee_wei.astype(np.float64), config.gas_window_blocks)
@@ -209,7 +207,6 @@ def build_tables(history: MarketHistory, replay: Replay, config: ArbitrageEnvCon
         volatility_bps=vol,
         gas_percentile=gas_pct,
         liquidity_quote=depth,
-        expected_net_quote=net,
         cand_edge=cand_edge,
         cand_net=replay.cand_net,
         mark=np.asarray(mark, dtype=np.float64),

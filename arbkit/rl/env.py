@@ -309,11 +309,7 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         lo, hi = int(rp.starts[start]), int(rp.starts[start + self.window])
         rows = np.arange(lo, hi, dtype=np.int64)
         d = np.asarray(draws[: hi - lo], dtype=np.float64)
-        if self.config.flash_outcomes == "cells":
-            return rp.cells.lookup(rows, d)
-        if rows.size == 0:
-            return np.zeros(0), np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.int64)
-        return rp.default_outcome_arrays(rows, d)
+        return rp.outcome_arrays(rows, d, use_cells=self.config.flash_outcomes == "cells")
 
     def check_start(self, start: SupportsInt) -> int:
         """Return ``start`` as an int after checking it is a valid window start."""

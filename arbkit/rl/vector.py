@@ -200,10 +200,9 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         draws = np.concatenate(
             [self._draws[i, : r.size] for i, r in zip(idx.tolist(), rows, strict=True)]
         )
-        if self.config.flash_outcomes == "cells":
-            net, code, reveal = rp.cells.lookup(all_rows, draws)
-        else:
-            net, code, reveal = rp.default_outcome_arrays(all_rows, draws)
+        net, code, reveal = rp.outcome_arrays(
+            all_rows, draws, use_cells=self.config.flash_outcomes == "cells"
+        )
         off = 0
         for i, r in zip(idx.tolist(), rows, strict=True):
             m = r.size
