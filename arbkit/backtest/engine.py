@@ -40,7 +40,7 @@ import polars as pl
 from arbkit.backtest.config import BacktestConfig
 from arbkit.backtest.policies import as_backtest_policy
 from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, PortfolioView, RunSetup
-from arbkit.errors import ArbkitError, DataError
+from arbkit.errors import ArbkitError, ConfigError, DataError
 from arbkit.execution import Outcome, Replay
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
@@ -247,7 +247,7 @@ class Simulator:
         state = _State()
         q_dec = cfg.scan.token_decimals[quote]
         state.units[quote] = int(initial * 10**q_dec)
-        spot_pool = self._spot_pool(native, quote)
+        spot_pool = self._spot_pool(native)
         policy = self.policy
         every = bool(policy.every_block)
         ledger = replay.ledger()
@@ -375,15 +375,12 @@ class Simulator:
         return BacktestResult(metrics, trades, curve, extras)
 
     # -- helpers -------------------------------------------------------------------------
-    def _spot_pool(self, native: str, quote: str) -> str | None:
-        best: tuple[float, str] | None = None
-        r0f, _ = self.history.reserves_float()
-        for j, p in enumerate(self.history.pools):
-            if {p.token0, p.token1} == {native, quote}:
-                depth = float(r0f[0, j]) if p.token0 == quote else float(_[0, j])
-                if best is None or depth > best[0]:
-                    best = (depth, p.pool)
-        return None if best is None else best[1]
+    def _spot_pool(self, native: str) -> str | None:
+        """Return the replay's spot pool of the native token, None if the history has none."""
+        try:
+            return self.replay.spot_pool(native)
+        except ConfigError:
+            return None
 
     def _cap_inventory(self, cid: int, order: Order, equity_quote: float) -> Order:
         """Scale an inventory (cex_dex) trade down to what the portfolio can pay for."""
@@ -462,39 +459,39 @@ class Simulator:
         quote: str,
         unit_delta: dict[str, FloatArray],
     ) -> dict[str, Any] | None:
+        """Fill a spot order as the one replay does (:mod:`arbkit.execution.spot`).
+
+        One lot worth ``amount_quote`` at block ``t``: a buy takes exactly the lot for
+        ``getAmountIn(lot)`` of quote (refused when the cash is short), a sell gives exactly
+        the lot (refused when the holding is smaller: long only, never resized).
+        """
         if pool is None:
             raise ArbkitError(f"no {native}/{quote} pool for spot orders")
         h = self.history
         n = h.n_blocks
         if t + 1 >= n or order.amount_quote <= 0:
             return None
-        dec = self.config.scan.token_decimals
+        try:
+            fill = self.replay.spot_fills(order.amount_quote, [t], pool=pool, base=native)
+        except ConfigError as exc:
+            raise ArbkitError(f"{self.policy.name}: {exc}") from None
+        lot = fill.lot_units[0]
         if order.side == "buy":
-            token_in, token_out = quote, native
-            amount = int(order.amount_quote * 10 ** dec[quote])
+            paid = fill.buy_amount_in[0]
+            if not bool(fill.buy_ok[0]) or paid > state.units.get(quote, 0):
+                return None
+            token_in, token_out, amount, out = quote, native, paid, lot
+            pnl, gas_q = float(fill.buy_pnl_quote[0]), float(fill.buy_gas_quote[0])
         else:
-            token_in, token_out = native, quote
-            price = float(self.model.unit_price(native)[t])
-            amount = int(order.amount_quote / price) if price > 0 else 0
-        amount = min(amount, state.units.get(token_in, 0))
-        if amount <= 0:
-            return None
-        res = self.model.execute_swaps(
-            pool,
-            token_in,
-            [amount],
-            [int(h.block_numbers[t])],
-            priority_fee_wei=self.replay.priority_fee_wei,
-        )
-        if not bool(res.executed[0]):
-            return None
-        out = int(res.amount_out[0])
+            if not bool(fill.sell_ok[0]) or lot > state.units.get(native, 0):
+                return None
+            token_in, token_out, amount, out = native, quote, lot, fill.sell_amount_out[0]
+            pnl, gas_q = float(fill.sell_pnl_quote[0]), float(fill.sell_gas_quote[0])
         state.units[token_in] = state.units.get(token_in, 0) - amount
         state.units[token_out] = state.units.get(token_out, 0) + out
         for tok, delta in ((token_in, -amount), (token_out, out)):
             arr = unit_delta.setdefault(tok, np.zeros(n))
             arr[t + 1] += float(delta)
-        gas_q = float(res.gas_paid_quote[0])
         state.cash_quote -= gas_q
         return {
             "policy": self.policy.name,
@@ -508,11 +505,11 @@ class Simulator:
             "included_block": int(h.block_numbers[t + 1]),
             "success": True,
             "reason": "ok",
-            "realized_profit_quote": float(res.value_out_quote[0] - res.value_in_quote[0]),
+            "realized_profit_quote": pnl,
             "gas_paid_quote": gas_q,
             "bribe_paid_quote": 0.0,
             "flash_fee_quote": 0.0,
-            "net_profit_quote": float(res.value_out_quote[0] - res.value_in_quote[0]) - gas_q,
+            "net_profit_quote": pnl - gas_q,
         }
 
     def _equity_curve(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -298,7 +299,8 @@ class RLPolicyAdapter(PolicyBase):
         )
         pf = view.portfolio
         price = pf.eth_price_quote
-        position = pf.native_value_quote / price if price > 0 else 0.0
+        tb = self._env.tables
+        position = pf.native_units // tb.step_units * tb.step_base  # whole tokens, as the env
         peak = pf.equity_quote / (1.0 - pf.drawdown) if pf.drawdown < 1 else pf.equity_quote
         portfolio = PortfolioState(
             cash_quote=pf.cash_quote,
@@ -373,7 +375,8 @@ class ActorPolicy(PolicyBase):
     the causal features of the block, the edge of the best candidate the replay leaves
     free, the position (native holding over ``max_position_base``) and the health
     (``1 - drawdown / limit``). ``flash_arb`` executes that candidate; ``buy`` and
-    ``sell`` are spot swaps of ``trade_size_quote`` (refused past ``max_position_base``).
+    ``sell`` are the env's spot orders, one lot worth ``trade_size_quote`` (a buy past
+    ``max_position_base`` or a sell of more than the holding is not sent).
 
     Parameters
     ----------
@@ -402,22 +405,24 @@ class ActorPolicy(PolicyBase):
         env = self._env
         cfg = env.config
         pf = view.portfolio
-        price = pf.eth_price_quote
-        position = pf.native_value_quote / price if price > 0 else 0.0
+        tb = env.tables
+        # the position in lot steps, checked as the env checks it (exact, long only)
+        steps = float(pf.native_units // tb.step_units)
+        max_steps = math.floor(cfg.max_position_base / tb.step_base)
         limit = cfg.max_drawdown_frac * pf.initial_equity_quote
         peak = pf.equity_quote / (1.0 - pf.drawdown) if pf.drawdown < 1 else pf.equity_quote
         obs = env.tables.features[view.t].copy()
         obs[0] = float(normalise_edge(_first_edge_bps(view), cfg.state_scales))
-        obs[1] = min(max(position / cfg.max_position_base, -1.0), 1.0)
+        obs[1] = steps / max_steps
         obs[2] = min(max(1.0 - (peak - pf.equity_quote) / limit, 0.0), 1.0)
         action = int(self.actor(obs))
         if action == FLASH_ARB and view.candidates.height:
             return (Order(cand_id=int(view.candidates["cand_id"][0])),)
-        if action in (BUY, SELL) and price > 0:
-            lot = cfg.trade_size_quote / price
-            if abs(position + (lot if action == BUY else -lot)) <= cfg.max_position_base:
-                side = "buy" if action == BUY else "sell"
-                return (Order(side=side, amount_quote=cfg.trade_size_quote),)
+        lot = float(tb.lot_steps[view.t])
+        if action == BUY and tb.buy_ok[view.t] and steps + lot <= max_steps:
+            return (Order(side="buy", amount_quote=cfg.trade_size_quote),)
+        if action == SELL and tb.sell_ok[view.t] and lot <= steps:
+            return (Order(side="sell", amount_quote=cfg.trade_size_quote),)
         return ()
 
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:

@@ -38,8 +38,10 @@ class Order:
     priority_fee_wei, bribe_wei
         Tip per gas and coinbase transfer (default: the run's tip, no bribe).
     side, amount_quote
-        Spot swap: ``buy`` spends ``amount_quote`` of the quote token on the native
-        token; ``sell`` sells native token worth ``amount_quote`` (capped by the holding).
+        Spot swap of one lot of the native token worth ``amount_quote`` at the block's
+        price, on the replay's spot pool (:mod:`arbkit.execution.spot`): ``buy`` takes
+        exactly the lot (exact output; refused when the cash is short), ``sell`` gives
+        exactly the lot (refused when the holding is smaller: long only).
     tag
         Anything the policy wants back in :meth:`BacktestPolicy.on_outcome`.
     """

@@ -23,11 +23,14 @@ from arbkit.execution.replay import (
     label_delay_blocks,
     route_keys,
 )
+from arbkit.execution.spot import LOT_DECIMALS, SPOT_GAS_UNITS, SpotFills, lot_step_units
 
 __all__ = [
+    "LOT_DECIMALS",
     "NOT_INCLUDED",
     "OUTCOME_COLUMNS",
     "REASONS",
+    "SPOT_GAS_UNITS",
     "ExecutionConfig",
     "ExecutionModel",
     "GapLedger",
@@ -35,10 +38,12 @@ __all__ = [
     "Outcome",
     "OutcomeCells",
     "Replay",
+    "SpotFills",
     "SwapOutcomes",
     "Trade",
     "add_edge_age",
     "check_label_delay",
     "label_delay_blocks",
+    "lot_step_units",
     "route_keys",
 ]

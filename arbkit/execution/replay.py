@@ -38,6 +38,10 @@ block it may land in. A policy learns nothing about a trade before then, and eve
 outcome of a decision at ``t`` is known at ``t + label_delay_blocks(...)``: the label
 delay of the route features and the training cut-off follow from it.
 
+**Spot orders.** One lot of the base token worth a quote amount at the decision block,
+bought with exact output or sold with exact input on the spot pool, long only
+(:meth:`Replay.spot_fills`, :mod:`arbkit.execution.spot`).
+
 **Common random numbers.** Each candidate has its own two uniforms drawn from the run's
 seed (:meth:`Replay.draws`), so every policy replayed with the same seed meets the same
 luck on the same candidate.
@@ -61,6 +65,7 @@ import polars as pl
 from arbkit.errors import ConfigError, DataError
 from arbkit.execution.config import ExecutionConfig
 from arbkit.execution.model import REASONS, ExecutionModel, Outcome, Trade
+from arbkit.execution.spot import SPOT_GAS_UNITS, SpotFills, pick_spot_pool, spot_fills
 from arbkit.market.gas import next_base_fees
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig, scan_blocks
@@ -438,6 +443,53 @@ class Replay:
         if use_cells:
             return self.cells.lookup(rows, draws)
         return self.default_outcome_arrays(rows, draws)
+
+    # -- spot orders -------------------------------------------------------------------
+    def spot_pool(self, base: str | None = None) -> str:
+        """Return the pool spot orders of ``base`` (default the native token) trade on.
+
+        The lowest-fee pool of ``base`` against the quote token, then the deepest.
+        """
+        base = self.scan.native_token if base is None else base
+        return pick_spot_pool(self.history, self.scan.quote_token, base)
+
+    def spot_fills(
+        self,
+        amount_quote: float | npt.ArrayLike,
+        positions: npt.ArrayLike | None = None,
+        *,
+        pool: str | None = None,
+        base: str | None = None,
+        gas_units: int = SPOT_GAS_UNITS,
+    ) -> SpotFills:
+        """Return what buying and what selling one lot costs at each decision block.
+
+        See :mod:`arbkit.execution.spot` for the order's semantics (one lot worth
+        ``amount_quote``, exact-output buy, exact-input sell, long only).
+
+        Parameters
+        ----------
+        amount_quote
+            What one lot is worth at its decision block (scalar or one per block).
+        positions
+            Decision blocks as positions in the history (default: every block).
+        pool, base
+            Spot pool and base token (default: :meth:`spot_pool` of the native token).
+        gas_units
+            Gas of one swap.
+        """
+        base = self.scan.native_token if base is None else base
+        pool = self.spot_pool(base) if pool is None else pool
+        pos = np.arange(self.n_blocks) if positions is None else positions
+        return spot_fills(
+            self.model,
+            pool,
+            base,
+            amount_quote,
+            pos,
+            priority_fee_wei=self.priority_fee_wei,
+            gas_units=gas_units,
+        )
 
     # -- timing ------------------------------------------------------------------------
     def reveal_position(self, t: int, included_block: int | None) -> int:

@@ -18,7 +18,6 @@ import polars as pl
 
 from arbkit.errors import ConfigError, DataError
 from arbkit.execution import REASONS, ExecutionConfig, Replay
-from arbkit.market.amm import get_amount_in
 from arbkit.market.history import MarketHistory
 from arbkit.market.sim import simulate_market
 from arbkit.opportunities import ScanConfig
@@ -46,20 +45,6 @@ def default_history(n_blocks: int = DEFAULT_HISTORY_BLOCKS) -> MarketHistory:
 
 def _scaled_gas(units: int, multiplier: float) -> int:
     return math.ceil(units * multiplier)
-
-
-def _pick_spot_pool(history: MarketHistory, quote: str, native: str) -> str:
-    r0, r1 = history.reserves_float()
-    pairs = [
-        (p.fee_bps, -float(r0[0, i] if p.token0 == quote else r1[0, i]), p.pool)
-        for i, p in enumerate(history.pools)
-        if {p.token0, p.token1} == {quote, native}
-    ]
-    if not pairs:
-        raise ConfigError(
-            f"spot_pool: the history has no {quote}/{native} pool; name one with spot_pool="
-        )
-    return min(pairs)[2]
 
 
 def _rolling_volatility_bps(mark: FloatArray, window: int) -> FloatArray:
@@ -105,15 +90,21 @@ class EnvTables:
     cand_edge: FloatArray  # each replay candidate's normalised edge (observation 0)
     cand_net: FloatArray  # each replay candidate's expected net profit (quote)
     mark: FloatArray  # quote per whole base token
-    lot_base: FloatArray  # whole base tokens of one spot trade
+    # spot orders (the replay's, arbkit.execution.spot): positions count lot steps
+    step_units: int  # base units of one lot step
+    step_base: float  # whole base tokens of one lot step
+    mark_step: FloatArray  # quote per lot step
+    lot_steps: FloatArray  # one spot lot, in steps (integer-valued)
+    lot_base: FloatArray  # the same in whole base tokens
     lot_units: tuple[int, ...]  # the same in base units
     buy_ok: BoolArray
-    buy_flow: FloatArray  # -(quote paid), valued at t + 1
+    buy_pnl: FloatArray  # lot value - quote paid, at t + 1
     buy_gas: FloatArray
     buy_amount_in: tuple[int, ...]  # quote base units paid for the lot
     sell_ok: BoolArray
-    sell_flow: FloatArray  # quote received, valued at t + 1
+    sell_pnl: FloatArray  # quote received - lot value, at t + 1
     sell_gas: FloatArray
+    sell_amount_out: tuple[int, ...]  # quote base units received
 
 
 def build_tables(history: MarketHistory, replay: Replay, config: ArbitrageEnvConfig) -> EnvTables:
@@ -122,7 +113,7 @@ def build_tables(history: MarketHistory, replay: Replay, config: ArbitrageEnvCon
     scfg = model.scan_config
     n = history.n_blocks
     quote, native = scfg.quote_token, scfg.native_token
-    pool_id = config.spot_pool or _pick_spot_pool(history, quote, native)
+    pool_id = config.spot_pool or replay.spot_pool(native)
     p = history.pool_index.get(pool_id)
     if p is None:
         raise ConfigError(f"spot_pool: {pool_id!r} is not a pool of the history")
@@ -141,27 +132,15 @@ def build_tables(history: MarketHistory, replay: Replay, config: ArbitrageEnvCon
         bad = lo + int(np.flatnonzero(~np.isfinite(mark[lo:]))[0])
         raise DataError(f"history: no price for {base!r} at block {history.block_numbers[bad]}")
 
-    # spot lots: trade_size_quote of base at the decision block's price
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lot_f = np.floor(np.nan_to_num(config.trade_size_quote / unit_base, nan=0.0, posinf=0.0))
-    lots = [int(x) for x in lot_f.tolist()]
-    r0, r1 = history.reserves()
-    q_is_0 = info.token0 == quote
-    r_quote = r0[:, p] if q_is_0 else r1[:, p]
-    r_base = r1[:, p] if q_is_0 else r0[:, p]
-    amount_in = [
-        get_amount_in(lot, int(rq), int(rb), info.fee_bps) if 0 < lot < int(rb) else 0
-        for lot, rq, rb in zip(lots, r_quote.tolist(), r_base.tolist(), strict=True)
-    ]
-    gas_units = _scaled_gas(config.swap_gas_units, config.gas_multiplier)
-    blocks = history.block_numbers
-    buy = model.execute_swaps(pool_id, quote, amount_in, blocks, gas_units=gas_units)
-    got = np.asarray(
-        [int(o) >= lot for o, lot in zip(buy.amount_out.tolist(), lots, strict=True)], dtype=bool
+    # spot lots: the replay's spot orders, trade_size_quote of base at the block's price
+    fills = replay.spot_fills(
+        config.trade_size_quote,
+        pool=pool_id,
+        base=base,
+        gas_units=_scaled_gas(config.swap_gas_units, config.gas_multiplier),
     )
-    buy_ok = buy.executed & got
-    sell = model.execute_swaps(pool_id, base, lots, blocks, gas_units=gas_units)
-    sell_ok = np.asarray(sell.executed, dtype=bool)
+    blocks = history.block_numbers
+    step_base = fills.step_units / 10.0**dec_base
 
     # features (causal: block t uses data up to t); observation 0 is set at each step
     # from the best candidate the replay leaves free
@@ -210,15 +189,20 @@ def build_tables(history: MarketHistory, replay: Replay, config: ArbitrageEnvCon
         cand_edge=cand_edge,
         cand_net=replay.cand_net,
         mark=np.asarray(mark, dtype=np.float64),
-        lot_base=lot_f / 10.0**dec_base,
-        lot_units=tuple(lots),
-        buy_ok=buy_ok,
-        buy_flow=np.where(buy_ok, -buy.value_in_quote, 0.0),
-        buy_gas=np.where(buy_ok, buy.gas_paid_quote, 0.0),
-        buy_amount_in=tuple(amount_in),
-        sell_ok=sell_ok,
-        sell_flow=np.where(sell_ok, sell.value_out_quote, 0.0),
-        sell_gas=np.where(sell_ok, sell.gas_paid_quote, 0.0),
+        step_units=fills.step_units,
+        step_base=step_base,
+        mark_step=np.asarray(unit_base * float(fills.step_units), dtype=np.float64),
+        lot_steps=fills.lot_steps,
+        lot_base=fills.lot_steps * step_base,
+        lot_units=fills.lot_units,
+        buy_ok=fills.buy_ok,
+        buy_pnl=fills.buy_pnl_quote,
+        buy_gas=fills.buy_gas_quote,
+        buy_amount_in=fills.buy_amount_in,
+        sell_ok=fills.sell_ok,
+        sell_pnl=fills.sell_pnl_quote,
+        sell_gas=fills.sell_gas_quote,
+        sell_amount_out=fills.sell_amount_out,
     )
 
 

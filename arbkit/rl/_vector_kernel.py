@@ -40,10 +40,10 @@ def step_lanes(
     # tables
     lot: Any,
     buy_ok: Any,
-    buy_flow: Any,
+    buy_pnl: Any,
     buy_gas: Any,
     sell_ok: Any,
-    sell_flow: Any,
+    sell_pnl: Any,
     sell_gas: Any,
     mark: Any,
     features: Any,
@@ -119,18 +119,19 @@ def step_lanes(
         t = start[i] + kk
         p = pos[i]
         delta = 0.0
-        flow = 0.0
+        trade = 0.0
         gas = 0.0
         executed = False
+        # positions count lot steps (integer-valued floats: exact); long only
         if a == BUY:
-            if buy_ok[t] and -max_pos <= p + lot[t] <= max_pos:
+            if buy_ok[t] and p + lot[t] <= max_pos:
                 delta = lot[t]
-                flow = buy_flow[t]
+                trade = buy_pnl[t]
                 gas = buy_gas[t]
                 executed = True
-        elif a == SELL and sell_ok[t] and -max_pos <= p - lot[t] <= max_pos:
+        elif a == SELL and sell_ok[t] and lot[t] <= p:
             delta = -lot[t]
-            flow = sell_flow[t]
+            trade = sell_pnl[t]
             gas = sell_gas[t]
             executed = True
         fcode = -1
@@ -168,9 +169,7 @@ def step_lanes(
             else:
                 fcode = no_candidate
         flash = credit[i, kk + 1]
-        m1 = mark[t + 1]
-        trade = flow + delta * m1
-        mtm = p * (m1 - mark[t])
+        mtm = p * (mark[t + 1] - mark[t])
         rw = ((trade - gas) + flash) + mtm
         p = p + delta
         eq = equity[i] + rw

@@ -70,13 +70,13 @@ class _Lookups:
     """Python lists of the per-block tables: scalar indexing of a list is the fastest."""
 
     def __init__(self, t: EnvTables) -> None:
-        self.mark: list[float] = t.mark.tolist()
-        self.lot: list[float] = t.lot_base.tolist()
+        self.mark: list[float] = t.mark_step.tolist()
+        self.lot: list[float] = t.lot_steps.tolist()
         self.buy_ok: list[bool] = t.buy_ok.tolist()
-        self.buy_flow: list[float] = t.buy_flow.tolist()
+        self.buy_pnl: list[float] = t.buy_pnl.tolist()
         self.buy_gas: list[float] = t.buy_gas.tolist()
         self.sell_ok: list[bool] = t.sell_ok.tolist()
-        self.sell_flow: list[float] = t.sell_flow.tolist()
+        self.sell_pnl: list[float] = t.sell_pnl.tolist()
         self.sell_gas: list[float] = t.sell_gas.tolist()
         self.block: list[int] = t.block_numbers.tolist()
         self.cand_edge: list[float] = t.cand_edge.tolist()
@@ -92,8 +92,8 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     (simulated or real). The agent sees the state at block ``t`` and picks an action; the
     execution model (:class:`arbkit.execution.ExecutionModel`, the one shared with the
     backtest and the dry-run) says what the action yields when it lands at ``t + 1`` or
-    later. The account holds quote-token cash and a signed position in the base token
-    of one spot pool (by default the cheapest ``USDC/WETH`` pool).
+    later. The account holds quote-token cash and a long position in the base token of
+    one spot pool (by default the cheapest ``USDC/WETH`` pool).
 
     Trades go through the one replay (:class:`arbkit.execution.Replay`), the same as
     the backtest's: the same candidates (the ``max_candidates`` best of each block), the
@@ -116,13 +116,16 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     |-----|-----------|--------------------------------------------------------------------|
     | 0   | buy       | exact-output swap for one lot (``trade_size_quote`` of base at the |
     |     |           | block's price) on the spot pool: pays the AMM fee, slippage, gas   |
-    | 1   | sell      | exact-input swap of one lot of base                                |
+    | 1   | sell      | exact-input swap of one lot of base (the lot at the block's price) |
     | 2   | hold      | nothing                                                            |
     | 3   | flash_arb | execute the block's best candidate the gap rule leaves free (no-op |
     |     |           | when there is none)                                                |
 
-    A buy or sell that would take ``|position|`` above ``max_position_base`` is rejected
-    (nothing happens, ``info["executed"]`` is False).
+    Spot orders are the one replay's (:mod:`arbkit.execution.spot`), the backtest's
+    ``Order(side=..., amount_quote=trade_size_quote)``: a lot is rounded down to whole
+    steps of 1e-9 base token, so positions add up exactly. Positions are long only: a
+    buy that would take the position above ``max_position_base`` and a sell of more
+    than the position are rejected (nothing happens, ``info["executed"]`` is False).
 
     ## Observation Space
 
@@ -132,7 +135,7 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     |-----|------------------|-----|-----|------------------------------------------------|
     | 0   | edge_quality     | 0   | 1   | best free candidate's expected net profit /    |
     |     |                  |     |     | notional (bps, after gas) / ``edge_scale_bps`` |
-    | 1   | position_pct     | -1  | 1   | position / ``max_position_base``               |
+    | 1   | position_pct     | 0   | 1   | position / ``max_position_base``               |
     | 2   | portfolio_health | 0   | 1   | 1 - drawdown from peak / drawdown limit        |
     | 3   | volatility       | 0   | 1   | trailing per-block volatility of the base price|
     | 4   | gas_percentile   | 0   | 1   | base fee's percentile in a trailing window     |
@@ -145,8 +148,9 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     The change of equity (cash + position at the execution model's price of the base
     token), in quote, split into the components in ``info``:
 
-    - ``reward_trade``: the spot trade against the mark, ``flow + delta * mark[t+1]``
-      (AMM fee and slippage make it negative unless the pool was off the market),
+    - ``reward_trade``: the spot trade against the mark, value received minus value
+      paid at block ``t + 1``'s price (AMM fee and slippage make it negative unless the
+      pool was off the market); the backtest's ``realized_profit_quote`` of the swap,
     - ``reward_gas``: minus the spot trade's gas,
     - ``reward_flash``: the ``net_profit_quote`` (after gas; a reverted trade pays its
       gas) of the flash trades whose outcome becomes known at the next block (their
@@ -271,7 +275,9 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         self._code_c: list[int] = []
         self._reveal_c: list[int] = []
         self._credit: list[float] = [0.0] * self.credit_length
-        self._max_pos = cfg.max_position_base
+        # positions in lot steps: the largest one, and the base tokens of one step
+        self._step_base = self.tables.step_base
+        self._max_pos = math.floor(cfg.max_position_base / self._step_base)
         self._drawdown = cfg.max_drawdown_frac * cfg.initial_capital_quote
         self._queue: deque[_Episode] = deque()
         self._queue_rng: np.random.Generator | None = None
@@ -391,13 +397,14 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         k = self._k
         t = self._start + k
         pos = self._pos
-        delta = flow = gas = 0.0
+        delta = trade = gas = 0.0
         executed = False
+        # positions count lot steps (integer-valued floats: exact); long only
         if a == BUY:
-            if lk.buy_ok[t] and -self._max_pos <= pos + lk.lot[t] <= self._max_pos:
-                delta, flow, gas, executed = lk.lot[t], lk.buy_flow[t], lk.buy_gas[t], True
-        elif a == SELL and lk.sell_ok[t] and -self._max_pos <= pos - lk.lot[t] <= self._max_pos:
-            delta, flow, gas, executed = -lk.lot[t], lk.sell_flow[t], lk.sell_gas[t], True
+            if lk.buy_ok[t] and pos + lk.lot[t] <= self._max_pos:
+                delta, trade, gas, executed = lk.lot[t], lk.buy_pnl[t], lk.buy_gas[t], True
+        elif a == SELL and lk.sell_ok[t] and lk.lot[t] <= pos:
+            delta, trade, gas, executed = -lk.lot[t], lk.sell_pnl[t], lk.sell_gas[t], True
         fcode = sent = -1
         credit = self._credit
         if a == FLASH_ARB:
@@ -412,9 +419,7 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
                 fcode = NO_CANDIDATE
         # outcomes known at the next block are credited now
         flash = credit[k + 1]
-        m1 = lk.mark[t + 1]
-        trade = flow + delta * m1
-        mtm = pos * (m1 - lk.mark[t])
+        mtm = pos * (lk.mark[t + 1] - lk.mark[t])
         reward = ((trade - gas) + flash) + mtm
         self._pos = pos = pos + delta
         equity = self._equity + reward
@@ -447,7 +452,7 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         obs[2] = 0.0 if health <= 0.0 else (1.0 if health >= 1.0 else health)
         info = {
             "block": lk.block[t1],
-            "position_base": pos,
+            "position_base": pos * self._step_base,
             "equity_quote": equity,
             "reward_trade": trade,
             "reward_gas": -gas,
@@ -474,7 +479,7 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         cur = self._cur
         return {
             "block": self._lk.block[t],
-            "position_base": self._pos,
+            "position_base": self._pos * self._step_base,
             "equity_quote": self._equity,
             "reward_trade": trade,
             "reward_gas": gas,
@@ -493,7 +498,7 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         t = self._start + self._k
         return (
             f"block {self._lk.block[t]} step {self._k}/{self.window} "
-            f"position {self._pos:+.4f} {self.tables.base_token} "
+            f"position {self._pos * self._step_base:+.4f} {self.tables.base_token} "
             f"equity {self._equity:,.2f} {self.tables.quote_token}"
         )
 
@@ -543,8 +548,8 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         """Return the account as a :class:`PortfolioState`."""
         t = self.current_index
         return PortfolioState(
-            cash_quote=self._equity - self._pos * float(self.tables.mark[t]),
-            positions={self.symbol: self._pos},
+            cash_quote=self._equity - self._pos * float(self.tables.mark_step[t]),
+            positions={self.symbol: self._pos * self._step_base},
             equity_quote=self._equity,
             peak_equity_quote=self._peak,
             max_drawdown_quote=self._drawdown,

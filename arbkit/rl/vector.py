@@ -106,7 +106,9 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self.metadata = {**env.metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}
         self.render_mode = None
         self.window = env.window
-        self._max_pos = env.config.max_position_base
+        # positions in lot steps, as the single env's
+        self._step_base = env.tables.step_base
+        self._max_pos = math.floor(env.config.max_position_base / self._step_base)
         self._drawdown = env.config.max_drawdown_frac * env.config.initial_capital_quote
         self._capital = env.config.initial_capital_quote
         self._rngs: list[np.random.Generator | None] = [None] * n
@@ -346,14 +348,14 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             self._credit,
             led.busy,
             led.taken,
-            tb.lot_base,
+            tb.lot_steps,
             tb.buy_ok,
-            tb.buy_flow,
+            tb.buy_pnl,
             tb.buy_gas,
             tb.sell_ok,
-            tb.sell_flow,
+            tb.sell_pnl,
             tb.sell_gas,
-            tb.mark,
+            tb.mark_step,
             tb.features,
             tb.block_numbers,
             self._cand_edge,
@@ -408,7 +410,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
                     obs[i, 2] = 0.0 if health <= 0.0 else (1.0 if health >= 1.0 else health)
         infos = {
             "block": info_block,
-            "position_base": self._pos.copy(),
+            "position_base": self._pos * self._step_base,
             "equity_quote": self._equity.copy(),
             "reward_trade": trade,
             "reward_gas": gas,

@@ -13,6 +13,7 @@ import pytest
 
 from arbkit.backtest import BacktestConfig, BlockView, Order, Simulator, get_replay
 from arbkit.backtest.compare import ComparisonConfig, run_comparison
+from arbkit.backtest.policies import ActorPolicy
 from arbkit.backtest.protocol import PolicyBase
 from arbkit.errors import ConfigError
 from arbkit.execution import (
@@ -27,7 +28,7 @@ from arbkit.features import FeatureConfig
 from arbkit.market.history import MarketHistory
 from arbkit.market.sim import simulate_market
 from arbkit.rl import ArbitrageEnv, ArbitrageVectorEnv
-from arbkit.rl.state import FLASH_ARB, HOLD
+from arbkit.rl.state import BUY, FLASH_ARB, HOLD, SELL
 
 SEED = 3
 N_BLOCKS = 2_500
@@ -156,6 +157,83 @@ def test_every_harness_gives_the_same_trades_and_net_for_the_same_actions(
     trades = result.runs["rule"][0].trades
     got = (trades["cand_id"].to_list(), math.fsum(trades["net_profit_quote"].to_list()))
     assert got == runs["rule"]
+
+
+def _env_spot_run(
+    env: ArbitrageEnv, draws: np.ndarray, script: Sequence[int]
+) -> tuple[list[tuple[int, str, float, float]], list[int], float, float]:
+    """Spot fills (block, side, P&L, gas), candidates sent, flash net and total reward."""
+    _, info = env.reset(seed=0, options={"start": 0, "draws": draws})
+    blocks = env.tables.block_numbers
+    spot: list[tuple[int, str, float, float]] = []
+    sent: list[int] = []
+    flash: list[float] = []
+    total: list[float] = []
+    for t in range(env.window):
+        _, r, _, _, info = env.step(script[t])
+        total.append(float(r))
+        flash.append(info["reward_flash"])
+        if info["executed"]:
+            side = "spot_buy" if script[t] == BUY else "spot_sell"
+            spot.append((int(blocks[t]), side, info["reward_trade"], -info["reward_gas"]))
+        if info["flash_candidate"] >= 0:
+            sent.append(int(info["flash_candidate"]))
+    return spot, sent, math.fsum(flash), math.fsum(total)
+
+
+def test_spot_and_flash_actions_pay_the_same_in_the_envs_and_the_simulator() -> None:
+    h = _history()
+    cfg = BacktestConfig(seed=SEED, portfolio_value_eth=1e6)
+    replay = get_replay(h, cfg)
+    draws = replay.draws(SEED)
+    rng = np.random.default_rng(5)
+    script = rng.choice([BUY, SELL, HOLD, FLASH_ARB], size=h.n_blocks, p=[0.3, 0.3, 0.2, 0.2])
+    env = ArbitrageEnv(h, **_env_kwargs(h))  # type: ignore[arg-type]
+    spot, sent, flash, total = _env_spot_run(env, draws, script.tolist())
+    sides = [s[1] for s in spot]
+    # the script exercises both sides and both refusals (above the cap, more than held)
+    assert sides.count("spot_buy") > 50 and sides.count("spot_sell") > 50
+    assert len(spot) < int(np.isin(script[: env.window], [BUY, SELL]).sum())
+
+    # the Simulator, driven through the PPO/DQN adapter by the same script
+    calls = iter(script.tolist())
+    res = Simulator(ActorPolicy(lambda obs: next(calls), "scripted"), h, cfg).run_sync()
+    tr = res.trades
+    is_spot = tr["kind"].is_in(["spot_buy", "spot_sell"])
+    sim_spot = [
+        (int(b), str(k), float(p), float(g))
+        for b, k, p, g in tr.filter(is_spot)
+        .select("block", "kind", "realized_profit_quote", "gas_paid_quote")
+        .iter_rows()
+    ]
+    assert sim_spot == spot  # the same fills, to the last bit
+    flash_rows = tr.filter(~is_spot)
+    assert flash_rows["cand_id"].to_list() == sent
+    assert math.fsum(flash_rows["net_profit_quote"].to_list()) == flash
+    # the whole P&L (spot, gas, flash, inventory revalued): summed in another order
+    eq = res.equity["equity_quote"]
+    assert float(eq[-1] - eq[0]) == pytest.approx(total, abs=1e-5)
+
+    # every lane of the vector env plays it alike
+    venv = ArbitrageVectorEnv(2, h, **_env_kwargs(h))  # type: ignore[arg-type]
+    venv.reset(seed=0, options={"start": 0, "draws": draws})
+    blocks = venv.tables.block_numbers
+    lanes: list[list[tuple[int, str, float, float]]] = [[], []]
+    for t in range(venv.window):
+        a = np.array([script[t], script[t]])
+        _, _, _, _, info = venv.step(a)
+        for i in range(2):
+            if info["executed"][i]:
+                side = "spot_buy" if script[t] == BUY else "spot_sell"
+                lanes[i].append(
+                    (
+                        int(blocks[t]),
+                        side,
+                        float(info["reward_trade"][i]),
+                        -float(info["reward_gas"][i]),
+                    )
+                )
+    assert lanes[0] == spot and lanes[1] == spot
 
 
 def test_rewards_credited_when_known_add_up_to_the_decision_time_nets() -> None:
