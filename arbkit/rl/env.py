@@ -289,19 +289,36 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         self._done = True
 
     # -- episode draws ---------------------------------------------------------------------
+    @property
+    def episode_width(self) -> int:
+        """Uniforms one episode draws: its start, then two per candidate of its window."""
+        return 1 + 2 * self.max_window_candidates
+
+    def episode_uniforms(self, rng: np.random.Generator, k: int) -> FloatArray:
+        """Draw ``k`` episodes' uniforms from ``rng``: shape ``(k, episode_width)``.
+
+        One ``rng.random`` call, so the stream does not depend on how many episodes
+        are drawn at once. Row layout: ``[u_start, u_incl_0, u_rival_0, u_incl_1, ...]``;
+        :meth:`episode_from_uniforms` turns a row into an episode.
+        """
+        return rng.random((k, self.episode_width))
+
+    def episode_from_uniforms(self, row: FloatArray) -> _Episode:
+        """Return ``(start, draws)`` of one row of :meth:`episode_uniforms`.
+
+        The start is ``start_low + floor(u_start * n_starts)``; the window's ``m``
+        candidates use the first ``m`` pairs of uniforms, whatever the start.
+        """
+        n_starts = self.start_high - self.start_low + 1
+        start = self.start_low + min(int(row[0] * n_starts), n_starts - 1)
+        return start, row[1:].reshape(self.max_window_candidates, 2)
+
     def draw_episodes(self, rng: np.random.Generator, k: int) -> list[_Episode]:
         """Draw ``k`` episodes from ``rng``: ``(start, draws)`` each.
 
-        Per episode, in order: the window start (``rng.integers``), then the execution
-        model's uniforms for the window's candidates
-        (``rng.random((max_window_candidates, 2))``; the window's ``m`` candidates use the
-        first ``m`` pairs, whatever the start).
+        See :meth:`episode_uniforms` for the order of the draws.
         """
-        out: list[_Episode] = []
-        for _ in range(k):
-            start = int(rng.integers(self.start_low, self.start_high + 1))
-            out.append((start, rng.random((self.max_window_candidates, 2))))
-        return out
+        return [self.episode_from_uniforms(row) for row in self.episode_uniforms(rng, k)]
 
     def episode_outcomes(
         self, start: int, draws: FloatArray

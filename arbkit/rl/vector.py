@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,29 @@ from arbkit.execution import NOT_INCLUDED, ExecutionConfig
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 from arbkit.rl._tables import NO_CANDIDATE
-from arbkit.rl._vector_kernel import first_bad_action, step_lanes
+from arbkit.rl._vector_kernel import (
+    BLOCK,
+    EQUITY,
+    EQUITY_OUT,
+    EXECUTED,
+    EXPECTED,
+    FLASH,
+    GAS,
+    MTM,
+    N_FLOAT_OUT,
+    OUTCOME,
+    PEAK,
+    POSITION,
+    PREV_EQUITY,
+    PREV_PEAK,
+    REWARD,
+    SENT,
+    TERMINATED,
+    TRADE,
+    TRUNCATED,
+    pop_episode,
+    step_lanes,
+)
 from arbkit.rl.config import ArbitrageEnvConfig
 from arbkit.rl.env import ArbitrageEnv
 
@@ -45,6 +66,14 @@ _INFO_KEYS = (
     "flash_candidate",
     "expected_net_quote",
 )
+
+
+def _padded_row(n: int) -> int:
+    """Return a row length >= ``n`` (8-byte items) whose rows never share a 4 KiB offset."""
+    m = n + 8
+    while any((d * m * 8) % 4096 == 0 for d in range(1, N_FLOAT_OUT)):
+        m += 8
+    return m
 
 
 class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
@@ -96,9 +125,11 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             **options,
         )
         env = self.single_env
+        rp = env.replay
+        tb = env.tables
         self.num_envs = n = int(num_envs)
         self.config = env.config
-        self.tables = env.tables
+        self.tables = tb
         self.single_observation_space = env.observation_space
         self.single_action_space = env.action_space
         self.observation_space = batch_space(env.observation_space, n)
@@ -106,36 +137,57 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self.metadata = {**env.metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}
         self.render_mode = None
         self.window = env.window
+        cfg = env.config
         # positions in lot steps, as the single env's
-        self._step_base = env.tables.step_base
-        self._max_pos = math.floor(env.config.max_position_base / self._step_base)
-        self._drawdown = env.config.max_drawdown_frac * env.config.initial_capital_quote
-        self._capital = env.config.initial_capital_quote
+        self._max_pos = math.floor(cfg.max_position_base / tb.step_base)
+        self._drawdown = cfg.max_drawdown_frac * cfg.initial_capital_quote
+        self._capital = cfg.initial_capital_quote
+        self._consts = np.array(
+            [self._max_pos, self._drawdown, self._capital, tb.step_base], dtype=np.float64
+        )
         self._rngs: list[np.random.Generator | None] = [None] * n
-        self._queues: list[deque[_Episode]] = [deque() for _ in range(n)]
         self._lanes = np.arange(n)
         self._start = np.full(n, env.start_low, dtype=np.int64)
         self._k = np.zeros(n, dtype=np.int64)
-        self._pos = np.zeros(n)
-        self._equity = np.full(n, self._capital)
-        self._peak = np.full(n, self._capital)
+        self._cur = np.full(n, -1, dtype=np.int64)
+        self._lo = np.zeros(n, dtype=np.int64)
+        # rows of n lanes padded to self._row: rows of a matrix whose addresses match in
+        # their low 12 bits would stall the stores of a step (4K aliasing)
+        self._row = _padded_row(n)
+        self._fstate = np.zeros((3, self._row))  # position (lot steps), equity, peak
+        # each lane's queue of episodes: one row of uniforms per episode (the stream does
+        # not depend on the depth, so a shallow queue keeps memory small), and the
+        # uniforms of its current episode
+        self._depth = min(cfg.prefetch_episodes, 4)
+        self._queue = np.empty((n, self._depth, env.episode_width))
+        self._qnext = np.full(n, self._depth, dtype=np.int64)  # depth: empty
+        self._draws = np.zeros((n, env.episode_width))
+        self._n_starts = env.start_high - env.start_low + 1
         m = env.max_window_candidates
         # the cells give an outcome from a lane's uniforms at the flash itself; otherwise
         # (batch mode, or a model that does not split into cells) outcomes are computed
         # for the whole window at reset
-        self._lazy = env.config.flash_outcomes == "cells" and env.replay.cells.exact
-        self._draws = np.zeros((n, m, 2))
+        self._lazy = cfg.flash_outcomes == "cells" and rp.cells.exact
         shape = (1, 1) if self._lazy else (n, m)
         self._net = np.zeros(shape)
         self._code = np.zeros(shape, dtype=np.int8)
         self._reveal = np.zeros(shape, dtype=np.int64)
-        self._lo = np.zeros(n, dtype=np.int64)
-        self._credit = np.zeros((n, env.credit_length))
-        self._ledger = env.replay.lanes(n)
-        self._cur = np.full(n, -1, dtype=np.int64)
-        self._cand_edge = np.append(env.tables.cand_edge, 0.0)  # index -1: no candidate
-        self._cand_net = np.append(env.tables.cand_net, 0.0)
+        # outcomes still to be known, in a ring longer than the label delay
+        ring = 1 << (rp.label_delay_blocks + 1).bit_length()  # a power of two > delay + 1
+        self._credit = np.zeros((n, ring))
+        self._ledger = rp.lanes(n)
+        # per-block tables as rows of one matrix each (fewer arguments to the kernel)
+        self._spot = np.ascontiguousarray(
+            np.stack([tb.lot_steps, tb.buy_pnl, tb.buy_gas, tb.sell_pnl, tb.sell_gas, tb.mark_step])
+        )
+        self._spot_ok = np.ascontiguousarray(np.stack([tb.buy_ok, tb.sell_ok]))
+        # each candidate's observed edge and expected net; column -1: no candidate
+        self._cand = np.ascontiguousarray(
+            np.stack([np.append(tb.cand_edge, 0.0), np.append(tb.cand_net, 0.0)])
+        )
         self._autoreset = np.zeros(n, dtype=bool)
+        self._no_reset = np.zeros(n, dtype=bool)
+        self._need_fsum = np.zeros(n, dtype=bool)
         self._started = False
         self._true = np.ones(n, dtype=bool)
         self._true.setflags(write=False)
@@ -149,45 +201,24 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             self._rngs[i] = rng
         return rng
 
-    def _refill(self, lanes: list[int]) -> None:
-        k_target = self.config.prefetch_episodes
+    def _refill(self, lanes: IntArray) -> None:
+        """Draw a new queue of episodes for each lane of ``lanes`` (from its generator)."""
         env = self.single_env
-        for i in lanes:
-            q = self._queues[i]
-            q.extend(env.draw_episodes(self._lane_rng(i), k_target - len(q)))
+        for i in lanes.tolist():
+            self._queue[i] = env.episode_uniforms(self._lane_rng(i), self._depth)
+        self._qnext[lanes] = 0
 
-    def _reset_lanes(
-        self, idx: IntArray, starts: IntArray | None, draws: FloatArray | None = None
-    ) -> None:
-        empty = [int(i) for i in idx if not self._queues[i]]
-        if empty:
+    def _refill_empty(self, lanes: IntArray) -> None:
+        empty = lanes[self._qnext[lanes] >= self._depth]
+        if empty.size:
             self._refill(empty)
-        env = self.single_env
-        rp = env.replay
-        queues = self._queues
-        new_starts: list[int] = []
-        new_draws: list[FloatArray] = []
-        for j, i in enumerate(idx.tolist()):
-            start, d = queues[i].popleft()
-            if starts is not None:
-                start = env.check_start(starts[j])
-            if draws is not None:
-                d = env.replay_draws(start, draws)
-            new_starts.append(start)
-            new_draws.append(d)
-        self._start[idx] = new_starts
-        for i, d in zip(idx.tolist(), new_draws, strict=True):
-            self._draws[i, : d.shape[0]] = d
-        self._lo[idx] = rp.starts[self._start[idx]]
-        if not self._lazy:
-            self._window_outcomes(idx)
-        self._credit[idx] = 0.0
-        self._ledger.clear(idx)
-        self._k[idx] = 0
-        self._pos[idx] = 0.0
-        self._equity[idx] = self._capital
-        self._peak[idx] = self._capital
-        self._autoreset[idx] = False
+
+    def _pop(self, idx: IntArray) -> None:
+        """Give lanes ``idx`` their next episode (start and uniforms)."""
+        self._refill_empty(idx)
+        low = self.single_env.start_low
+        for i in idx.tolist():
+            pop_episode(i, self._start, self._qnext, self._queue, self._draws, low, self._n_starts)
 
     def _window_outcomes(self, idx: IntArray) -> None:
         """Compute the outcomes of the windows' candidates of lanes ``idx`` at once."""
@@ -200,7 +231,10 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         if all_rows.size == 0:
             return
         draws = np.concatenate(
-            [self._draws[i, : r.size] for i, r in zip(idx.tolist(), rows, strict=True)]
+            [
+                self._draws[i, 1 : 1 + 2 * r.size].reshape(r.size, 2)
+                for i, r in zip(idx.tolist(), rows, strict=True)
+            ]
         )
         net, code, reveal = rp.outcome_arrays(
             all_rows, draws, use_cells=self.config.flash_outcomes == "cells"
@@ -213,22 +247,88 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             self._reveal[i, :m] = reveal[off : off + m] - self._start[i]
             off += m
 
-    def _reset_infos(self, idx: IntArray, infos: dict[str, Any]) -> None:
-        tb = self.tables
-        t = self._start[idx]
-        infos["block"][idx] = tb.block_numbers[t]
-        infos["position_base"][idx] = 0.0
-        infos["equity_quote"][idx] = self._capital
-        for key in ("reward_trade", "reward_gas", "reward_flash", "reward_mtm"):
-            infos[key][idx] = 0.0
-        infos["executed"][idx] = False
-        infos["flash_outcome"][idx] = -1
-        infos["flash_candidate"][idx] = -1
-        infos["expected_net_quote"][idx] = self._cand_net[self._cur[idx]]
-
     def _with_masks(self, infos: dict[str, Any]) -> dict[str, Any]:
         infos.update(self._masks)
         return infos
+
+    def _run_kernel(
+        self, actions: IntArray, resetting: BoolArray, pop: bool, only_resets: bool = False
+    ) -> tuple[F32Array, FloatArray, IntArray, BoolArray, int]:
+        n = self.num_envs
+        tb = self.tables
+        rp = self.single_env.replay
+        cells = rp.cells
+        led = self._ledger
+        obs = np.empty((n, tb.features.shape[1]), dtype=np.float32)
+        row = self._row
+        out_f = np.empty((N_FLOAT_OUT, row))
+        out_i = np.empty((3, row), dtype=np.int64)
+        out_b = np.empty((3, row), dtype=bool)
+        bad = step_lanes(
+            actions,
+            resetting,
+            pop,
+            only_resets,
+            self._start,
+            self._k,
+            self._cur,
+            self._lo,
+            self._qnext,
+            self._fstate,
+            self._queue,
+            self._draws,
+            self._lazy,
+            self._net,
+            self._code,
+            self._reveal,
+            self._credit,
+            led.busy,
+            led.taken,
+            self._spot,
+            self._spot_ok,
+            tb.features,
+            tb.block_numbers,
+            self._cand,
+            rp.starts,
+            rp.cand_pools,
+            rp.cand_route,
+            rp.cand_gap,
+            rp.next_change,
+            rp.n_pools,
+            cells.inclusion_bounds,
+            cells.rival_bounds,
+            cells.cell_net,
+            cells.cell_code,
+            cells.cell_reveal,
+            self._consts,
+            int(self.window),
+            int(self.single_env.start_low),
+            int(self._n_starts),
+            NOT_INCLUDED,
+            NO_CANDIDATE,
+            obs,
+            out_f,
+            out_i,
+            out_b,
+            self._need_fsum,
+        )
+        return obs, out_f[:, :n], out_i[:, :n], out_b[:, :n], int(bad)
+
+    @staticmethod
+    def _infos(out_f: FloatArray, out_i: IntArray, out_b: BoolArray) -> dict[str, Any]:
+        return {
+            "block": out_i[BLOCK],
+            "position_base": out_f[POSITION],
+            "equity_quote": out_f[EQUITY_OUT],
+            "reward_trade": out_f[TRADE],
+            "reward_gas": out_f[GAS],
+            "reward_flash": out_f[FLASH],
+            "reward_mtm": out_f[MTM],
+            "executed": out_b[EXECUTED],
+            "flash_outcome": out_i[OUTCOME],
+            "flash_candidate": out_i[SENT],
+            "expected_net_quote": out_f[EXPECTED],
+        }
 
     # -- gymnasium API ---------------------------------------------------------------------
     def reset(
@@ -262,25 +362,38 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             if m.shape != (n,) or not m.any():
                 raise ConfigError("reset: reset_mask must be a bool array of num_envs with a True")
             idx = np.flatnonzero(m)
-        for i in idx.tolist():
-            s = seeds[i]
-            if s is not None:
-                self._rngs[i], _ = seeding.np_random(s)
-                self._queues[i].clear()
+        env = self.single_env
         starts = opts.get("start")
         start_arr = None
         if starts is not None:
             start_arr = np.broadcast_to(np.asarray(starts, dtype=np.int64), idx.shape)
+            for s in start_arr.tolist():
+                env.check_start(s)
         draws = opts.get("draws")
-        self._reset_lanes(idx, start_arr, None if draws is None else np.asarray(draws))
-        self._cur[idx] = self._ledger.first_free(self._start)[idx]
+        if draws is not None:
+            env.replay_draws(env.start_low, draws)  # checks the shape
+        for i in idx.tolist():
+            s = seeds[i]
+            if s is not None:
+                self._rngs[i], _ = seeding.np_random(s)
+                self._qnext[i] = self._depth  # the queue is stale
+        self._pop(idx)
+        if start_arr is not None:
+            self._start[idx] = start_arr
+        if draws is not None:
+            for i in idx.tolist():
+                d = env.replay_draws(int(self._start[i]), draws)
+                self._draws[i, 1 : 1 + d.size] = d.ravel()
+        if not self._lazy:
+            self._window_outcomes(idx)
+        resetting = np.zeros(n, dtype=bool)
+        resetting[idx] = True
+        actions = np.full(n, 2, dtype=np.int64)
+        # lanes not reset are not stepped: they report their current observation
+        obs, out_f, out_i, out_b, _ = self._run_kernel(actions, resetting, False, True)
+        self._autoreset[idx] = False
         self._started = True
-        obs = self.tables.features[self._start].copy()
-        obs[:, 0] = self._cand_edge[self._cur]
-        obs[:, 1] = self._pos / self._max_pos
-        obs[:, 2] = 1.0
-        infos = self._empty_infos()
-        self._reset_infos(idx, infos)
+        infos = self._infos(out_f, out_i, out_b)
         if idx.size == n:
             return obs, self._with_masks(infos)
         reset = np.zeros(n, dtype=bool)
@@ -288,22 +401,6 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         for key in _INFO_KEYS:
             infos[f"_{key}"] = reset  # only the lanes reset now have an info
         return obs, infos
-
-    def _empty_infos(self) -> dict[str, Any]:
-        n = self.num_envs
-        return {
-            "block": np.zeros(n, dtype=np.int64),
-            "position_base": np.zeros(n),
-            "equity_quote": np.zeros(n),
-            "reward_trade": np.zeros(n),
-            "reward_gas": np.zeros(n),
-            "reward_flash": np.zeros(n),
-            "reward_mtm": np.zeros(n),
-            "executed": np.zeros(n, dtype=bool),
-            "flash_outcome": np.zeros(n, dtype=np.int64),
-            "flash_candidate": np.zeros(n, dtype=np.int64),
-            "expected_net_quote": np.zeros(n),
-        }
 
     def step(
         self, actions: npt.ArrayLike
@@ -314,115 +411,50 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         a = np.asarray(actions).reshape(-1)
         if a.shape != (self.num_envs,):
             raise InvalidAction(f"actions: expected {self.num_envs} actions, got shape {a.shape}")
-        if a.dtype.kind not in "iu" or first_bad_action(a.astype(np.int64, copy=False)) >= 0:
+        if a.dtype.kind not in "iu":
             raise InvalidAction("actions: expected integers in 0..3 (buy, sell, hold, flash_arb)")
-        resetting = self._autoreset.copy()
-        ridx = np.flatnonzero(resetting) if resetting.any() else None
-        if ridx is not None:
-            self._reset_lanes(ridx, None)
-        n = self.num_envs
-        tb = self.tables
-        rp = self.single_env.replay
-        cells = rp.cells
-        led = self._ledger
-        obs = np.empty((n, tb.features.shape[1]), dtype=np.float32)
-        # three allocations: each output is a contiguous row of one of them
-        reward, prev_equity, prev_peak, trade, gas, flash, mtm, expected = np.empty((8, n))
-        info_block, fcode, sent = np.empty((3, n), dtype=np.int64)
-        terminated, truncated, executed = np.empty((3, n), dtype=bool)
-        step_lanes(
-            a.astype(np.int64, copy=False),
-            resetting,
-            self._start,
-            self._k,
-            self._pos,
-            self._equity,
-            self._peak,
-            self._cur,
-            self._lo,
-            self._lazy,
-            self._draws,
-            self._net,
-            self._code,
-            self._reveal,
-            self._credit,
-            led.busy,
-            led.taken,
-            tb.lot_steps,
-            tb.buy_ok,
-            tb.buy_pnl,
-            tb.buy_gas,
-            tb.sell_ok,
-            tb.sell_pnl,
-            tb.sell_gas,
-            tb.mark_step,
-            tb.features,
-            tb.block_numbers,
-            self._cand_edge,
-            self._cand_net,
-            rp.starts,
-            rp.cand_pools,
-            rp.cand_route,
-            rp.cand_gap,
-            rp.next_change,
-            rp.n_pools,
-            cells.inclusion_bounds,
-            cells.rival_bounds,
-            cells.cell_net,
-            cells.cell_code,
-            cells.cell_reveal,
-            float(self._max_pos),
-            float(self._drawdown),
-            int(self.window),
-            float(self._capital),
-            NOT_INCLUDED,
-            NO_CANDIDATE,
-            prev_equity,
-            prev_peak,
-            obs,
-            reward,
-            terminated,
-            truncated,
-            info_block,
-            trade,
-            gas,
-            flash,
-            mtm,
-            executed,
-            fcode,
-            sent,
-            expected,
+        resetting = self._autoreset
+        pop = True
+        if resetting.any():
+            ridx = np.flatnonzero(resetting)
+            if self._lazy:
+                self._refill_empty(ridx)  # the kernel pops the next episode
+            else:
+                self._pop(ridx)
+                self._window_outcomes(ridx)
+                pop = False
+        obs, out_f, out_i, out_b, bad = self._run_kernel(
+            a.astype(np.int64, copy=False), resetting, pop
         )
-        done = terminated | truncated
-        if done.any():
-            # episodes that end credit the outcomes still to be known (as the single env)
-            for i in np.flatnonzero(done).tolist():
-                rest = math.fsum(self._credit[i, self._k[i] + 1 :].tolist())
-                if rest != 0.0:
-                    f = float(flash[i]) + rest
-                    flash[i] = f
-                    r = ((float(trade[i]) + float(gas[i])) + f) + float(mtm[i])
-                    reward[i] = r
-                    eq = float(prev_equity[i]) + r
-                    pk = eq if eq > prev_peak[i] else float(prev_peak[i])
-                    health = 1.0 - (pk - eq) / self._drawdown
-                    self._equity[i], self._peak[i] = eq, pk
-                    obs[i, 2] = 0.0 if health <= 0.0 else (1.0 if health >= 1.0 else health)
-        infos = {
-            "block": info_block,
-            "position_base": self._pos * self._step_base,
-            "equity_quote": self._equity.copy(),
-            "reward_trade": trade,
-            "reward_gas": gas,
-            "reward_flash": flash,
-            "reward_mtm": mtm,
-            "executed": executed,
-            "flash_outcome": fcode,
-            "flash_candidate": sent,
-            "expected_net_quote": expected,
-        }
-        self._autoreset = done
-        return obs, reward, terminated, truncated, self._with_masks(infos)
+        if bad >= 0:
+            raise InvalidAction(
+                f"actions[{bad}]={a[bad]!r}: expected integers in 0..3 (buy, sell, hold, flash_arb)"
+            )
+        terminated = out_b[TERMINATED]
+        truncated = out_b[TRUNCATED]
+        if self._need_fsum.any():
+            self._credit_pending(obs, out_f)
+        self._autoreset = terminated | truncated
+        infos = self._infos(out_f, out_i, out_b)
+        return obs, out_f[REWARD], terminated, truncated, self._with_masks(infos)
+
+    def _credit_pending(self, obs: F32Array, out_f: FloatArray) -> None:
+        """Credit two or more outcomes still to come of lanes whose episode ended (fsum)."""
+        for i in np.flatnonzero(self._need_fsum).tolist():
+            rest = math.fsum(self._credit[i].tolist())
+            if rest == 0.0:
+                continue
+            f = float(out_f[FLASH, i]) + rest
+            out_f[FLASH, i] = f
+            r = ((float(out_f[TRADE, i]) + float(out_f[GAS, i])) + f) + float(out_f[MTM, i])
+            out_f[REWARD, i] = r
+            eq0, pk0 = float(out_f[PREV_EQUITY, i]), float(out_f[PREV_PEAK, i])
+            eq = eq0 + r
+            pk = eq if eq > pk0 else pk0
+            health = 1.0 - (pk - eq) / self._drawdown
+            self._fstate[EQUITY, i], self._fstate[PEAK, i] = eq, pk
+            out_f[EQUITY_OUT, i] = eq
+            obs[i, 2] = 0.0 if health <= 0.0 else (1.0 if health >= 1.0 else health)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Nothing to release (no sub-processes)."""
