@@ -18,7 +18,7 @@ Layout, chosen for speed (a step over 1,024 lanes is a few tens of microseconds)
 
 An episode that ends credits its outcomes still to come: here when there are none or
 one; the caller sums two or more with ``math.fsum``, as the single env does (the lanes
-are flagged in ``need_fsum``).
+are flagged in the ``NEED_FSUM`` row of ``out_b``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,14 @@ PREV_EQUITY, PREV_PEAK = 8, 9
 N_FLOAT_OUT = 10
 # rows of the int outputs (out_i) and bool outputs (out_b)
 BLOCK, OUTCOME, SENT = 0, 1, 2
-TERMINATED, TRUNCATED, EXECUTED = 0, 1, 2
+TERMINATED, TRUNCATED, EXECUTED, DONE, NEED_FSUM = 0, 1, 2, 3, 4
+N_BOOL_OUT = 5
+# rows of the lane state (lane) and the integer constants (iconsts)
+L_START, L_K, L_CUR, L_LO, L_QNEXT = 0, 1, 2, 3, 4
+N_LANE_ROWS = 5
+I_LAZY, I_WINDOW, I_START_LOW, I_N_STARTS, I_NOT_INCLUDED, I_NO_CANDIDATE, I_N_POOLS = range(7)
+# mode bits
+POP, ONLY_RESETS = 1, 2
 # the constants (consts)
 MAX_POS, DRAWDOWN, CAPITAL, STEP_BASE = 0, 1, 2, 3
 
@@ -113,18 +120,12 @@ def first_bad_action(actions: Any) -> int:
 def step_lanes(
     actions: Any,
     resetting: Any,
-    pop: bool,
-    only_resets: bool,
+    mode: int,
     # lane state
-    start: Any,
-    k: Any,
-    cur: Any,
-    lo: Any,
-    qnext: Any,
+    lane: Any,
     fstate: Any,
     queue: Any,
     draws: Any,
-    lazy: bool,
     net_c: Any,
     code_c: Any,
     reveal_c: Any,
@@ -142,7 +143,6 @@ def step_lanes(
     cand_route: Any,
     cand_gap: Any,
     next_change: Any,
-    n_pools: int,
     inclusion_bounds: Any,
     rival_bounds: Any,
     cell_net: Any,
@@ -150,29 +150,43 @@ def step_lanes(
     cell_reveal: Any,
     # constants
     consts: Any,
-    window: int,
-    start_low: int,
-    n_starts: int,
-    not_included: int,
-    no_candidate: int,
+    iconsts: Any,
     # outputs
     obs: Any,
     out_f: Any,
     out_i: Any,
     out_b: Any,
-    need_fsum: Any,
-) -> int:
-    """Step every lane in place; return -1, or the first lane with an invalid action.
+) -> tuple[int, int, int]:
+    """Step every lane in place and return three counts.
 
-    Lanes in ``resetting`` start their next episode (popped from their queue when
-    ``pop``, else already set by the caller) and report its first observation. With
-    ``only_resets`` the other lanes are not stepped: they report their current
-    observation (and zeros). Nothing changes when an action is invalid.
+    The counts: the first lane with an invalid action (-1 if none), the lanes whose
+    episode ended, and the lanes whose pending outcomes the caller must sum.
+    ``mode``: ``POP`` (lanes in ``resetting`` pop their next episode from their queue,
+    else the caller set it) and ``ONLY_RESETS`` (the other lanes are not stepped: they
+    report their current observation and zeros). Lanes in ``resetting`` start their
+    episode and report its first observation. Nothing changes when an action is
+    invalid.
     """
+    pop = (mode & POP) != 0
+    only_resets = (mode & ONLY_RESETS) != 0
+    start = lane[L_START]
+    k = lane[L_K]
+    cur = lane[L_CUR]
+    lo = lane[L_LO]
+    qnext = lane[L_QNEXT]
+    lazy = iconsts[I_LAZY] != 0
+    window = iconsts[I_WINDOW]
+    start_low = iconsts[I_START_LOW]
+    n_starts = iconsts[I_N_STARTS]
+    not_included = iconsts[I_NOT_INCLUDED]
+    no_candidate = iconsts[I_NO_CANDIDATE]
+    n_pools = iconsts[I_N_POOLS]
     n_lanes = actions.shape[0]
     for i in range(n_lanes):
         if not (resetting[i] or only_resets) and (actions[i] < 0 or actions[i] > 3):
-            return i
+            return i, 0, 0
+    n_done = 0
+    n_fsum = 0
     max_pos = consts[MAX_POS]
     drawdown = consts[DRAWDOWN]
     capital = consts[CAPITAL]
@@ -181,7 +195,8 @@ def step_lanes(
     ring = n_slots - 1  # the ring's length is a power of two: offset & ring is its slot
     n_feat = obs.shape[1]
     for i in range(n_lanes):
-        need_fsum[i] = False
+        out_b[NEED_FSUM, i] = False
+        out_b[DONE, i] = False
         if resetting[i]:
             if pop:
                 pop_episode(i, start, qnext, queue, draws, start_low, n_starts)
@@ -313,7 +328,8 @@ def step_lanes(
                     pending += 1
                     rest = credit[i, j]
             if pending >= 2:
-                need_fsum[i] = True  # the caller sums them exactly (math.fsum)
+                out_b[NEED_FSUM, i] = True  # the caller sums them exactly (math.fsum)
+                n_fsum += 1
             elif pending == 1:
                 flash = flash + rest
                 rw = ((trade - gas) + flash) + mtm
@@ -351,5 +367,8 @@ def step_lanes(
         out_i[SENT, i] = sent
         out_b[TERMINATED, i] = term
         out_b[TRUNCATED, i] = trunc
+        if term or trunc:
+            out_b[DONE, i] = True
+            n_done += 1
         out_b[EXECUTED, i] = executed
-    return -1
+    return -1, n_done, n_fsum

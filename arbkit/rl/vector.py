@@ -20,16 +20,34 @@ from arbkit.opportunities import ScanConfig
 from arbkit.rl._tables import NO_CANDIDATE
 from arbkit.rl._vector_kernel import (
     BLOCK,
+    DONE,
     EQUITY,
     EQUITY_OUT,
     EXECUTED,
     EXPECTED,
     FLASH,
     GAS,
+    I_LAZY,
+    I_N_POOLS,
+    I_N_STARTS,
+    I_NO_CANDIDATE,
+    I_NOT_INCLUDED,
+    I_START_LOW,
+    I_WINDOW,
+    L_CUR,
+    L_K,
+    L_LO,
+    L_QNEXT,
+    L_START,
     MTM,
+    N_BOOL_OUT,
     N_FLOAT_OUT,
+    N_LANE_ROWS,
+    NEED_FSUM,
+    ONLY_RESETS,
     OUTCOME,
     PEAK,
+    POP,
     POSITION,
     PREV_EQUITY,
     PREV_PEAK,
@@ -147,22 +165,29 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         )
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._lanes = np.arange(n)
-        self._start = np.full(n, env.start_low, dtype=np.int64)
-        self._k = np.zeros(n, dtype=np.int64)
-        self._cur = np.full(n, -1, dtype=np.int64)
-        self._lo = np.zeros(n, dtype=np.int64)
         # rows of n lanes padded to self._row: rows of a matrix whose addresses match in
         # their low 12 bits would stall the stores of a step (4K aliasing)
-        self._row = _padded_row(n)
-        self._fstate = np.zeros((3, self._row))  # position (lot steps), equity, peak
+        self._row = row = _padded_row(n)
+        self._fstate = np.zeros((3, row))  # position (lot steps), equity, peak
+        # lane integers: window start, step, current candidate, its first candidate row,
+        # next episode of its queue (views of one matrix, the kernel's argument)
+        self._lane = np.zeros((N_LANE_ROWS, row), dtype=np.int64)
+        self._start = self._lane[L_START, :n]
+        self._k = self._lane[L_K, :n]
+        self._cur = self._lane[L_CUR, :n]
+        self._lo = self._lane[L_LO, :n]
+        self._qnext = self._lane[L_QNEXT, :n]
+        self._start[:] = env.start_low
+        self._cur[:] = -1
         # each lane's queue of episodes: one row of uniforms per episode (the stream does
         # not depend on the depth, so a shallow queue keeps memory small), and the
         # uniforms of its current episode
         self._depth = min(cfg.prefetch_episodes, 4)
         self._queue = np.empty((n, self._depth, env.episode_width))
-        self._qnext = np.full(n, self._depth, dtype=np.int64)  # depth: empty
+        self._qnext[:] = self._depth  # depth: empty
         self._draws = np.zeros((n, env.episode_width))
         self._n_starts = env.start_high - env.start_low + 1
+        self._n_features = tb.features.shape[1]
         m = env.max_window_candidates
         # the cells give an outcome from a lane's uniforms at the flash itself; otherwise
         # (batch mode, or a model that does not split into cells) outcomes are computed
@@ -186,8 +211,48 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             np.stack([np.append(tb.cand_edge, 0.0), np.append(tb.cand_net, 0.0)])
         )
         self._autoreset = np.zeros(n, dtype=bool)
-        self._no_reset = np.zeros(n, dtype=bool)
-        self._need_fsum = np.zeros(n, dtype=bool)
+        self._n_autoreset = 0
+        self._holds = np.full(n, 2, dtype=np.int64)
+        self._iconsts = np.zeros(7, dtype=np.int64)
+        self._iconsts[I_LAZY] = int(self._lazy)
+        self._iconsts[I_WINDOW] = self.window
+        self._iconsts[I_START_LOW] = env.start_low
+        self._iconsts[I_N_STARTS] = self._n_starts
+        self._iconsts[I_NOT_INCLUDED] = NOT_INCLUDED
+        self._iconsts[I_NO_CANDIDATE] = NO_CANDIDATE
+        self._iconsts[I_N_POOLS] = rp.n_pools
+        cells = rp.cells
+        led = self._ledger
+        # the kernel's arguments that keep their identity (arrays change in place)
+        self._state_args = (
+            self._lane,
+            self._fstate,
+            self._queue,
+            self._draws,
+            self._net,
+            self._code,
+            self._reveal,
+            self._credit,
+            led.busy,
+            led.taken,
+            self._spot,
+            self._spot_ok,
+            tb.features,
+            tb.block_numbers,
+            self._cand,
+            rp.starts,
+            rp.cand_pools,
+            rp.cand_route,
+            rp.cand_gap,
+            rp.next_change,
+            cells.inclusion_bounds,
+            cells.rival_bounds,
+            cells.cell_net,
+            cells.cell_code,
+            cells.cell_reveal,
+            self._consts,
+            self._iconsts,
+        )
         self._started = False
         self._true = np.ones(n, dtype=bool)
         self._true.setflags(write=False)
@@ -252,67 +317,16 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         return infos
 
     def _run_kernel(
-        self, actions: IntArray, resetting: BoolArray, pop: bool, only_resets: bool = False
-    ) -> tuple[F32Array, FloatArray, IntArray, BoolArray, int]:
+        self, actions: IntArray, resetting: BoolArray, mode: int
+    ) -> tuple[F32Array, FloatArray, IntArray, BoolArray, tuple[int, int, int]]:
         n = self.num_envs
-        tb = self.tables
-        rp = self.single_env.replay
-        cells = rp.cells
-        led = self._ledger
-        obs = np.empty((n, tb.features.shape[1]), dtype=np.float32)
         row = self._row
+        obs = np.empty((n, self._n_features), dtype=np.float32)
         out_f = np.empty((N_FLOAT_OUT, row))
         out_i = np.empty((3, row), dtype=np.int64)
-        out_b = np.empty((3, row), dtype=bool)
-        bad = step_lanes(
-            actions,
-            resetting,
-            pop,
-            only_resets,
-            self._start,
-            self._k,
-            self._cur,
-            self._lo,
-            self._qnext,
-            self._fstate,
-            self._queue,
-            self._draws,
-            self._lazy,
-            self._net,
-            self._code,
-            self._reveal,
-            self._credit,
-            led.busy,
-            led.taken,
-            self._spot,
-            self._spot_ok,
-            tb.features,
-            tb.block_numbers,
-            self._cand,
-            rp.starts,
-            rp.cand_pools,
-            rp.cand_route,
-            rp.cand_gap,
-            rp.next_change,
-            rp.n_pools,
-            cells.inclusion_bounds,
-            cells.rival_bounds,
-            cells.cell_net,
-            cells.cell_code,
-            cells.cell_reveal,
-            self._consts,
-            int(self.window),
-            int(self.single_env.start_low),
-            int(self._n_starts),
-            NOT_INCLUDED,
-            NO_CANDIDATE,
-            obs,
-            out_f,
-            out_i,
-            out_b,
-            self._need_fsum,
-        )
-        return obs, out_f[:, :n], out_i[:, :n], out_b[:, :n], int(bad)
+        out_b = np.empty((N_BOOL_OUT, row), dtype=bool)
+        counts = step_lanes(actions, resetting, mode, *self._state_args, obs, out_f, out_i, out_b)
+        return obs, out_f[:, :n], out_i[:, :n], out_b[:, :n], counts
 
     @staticmethod
     def _infos(out_f: FloatArray, out_i: IntArray, out_b: BoolArray) -> dict[str, Any]:
@@ -388,10 +402,11 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             self._window_outcomes(idx)
         resetting = np.zeros(n, dtype=bool)
         resetting[idx] = True
-        actions = np.full(n, 2, dtype=np.int64)
+        actions = self._holds
         # lanes not reset are not stepped: they report their current observation
-        obs, out_f, out_i, out_b, _ = self._run_kernel(actions, resetting, False, True)
+        obs, out_f, out_i, out_b, _ = self._run_kernel(actions, resetting, ONLY_RESETS)
         self._autoreset[idx] = False
+        self._n_autoreset = int(self._autoreset.sum())
         self._started = True
         infos = self._infos(out_f, out_i, out_b)
         if idx.size == n:
@@ -414,33 +429,32 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         if a.dtype.kind not in "iu":
             raise InvalidAction("actions: expected integers in 0..3 (buy, sell, hold, flash_arb)")
         resetting = self._autoreset
-        pop = True
-        if resetting.any():
+        mode = POP
+        if self._n_autoreset:
             ridx = np.flatnonzero(resetting)
             if self._lazy:
                 self._refill_empty(ridx)  # the kernel pops the next episode
             else:
                 self._pop(ridx)
                 self._window_outcomes(ridx)
-                pop = False
-        obs, out_f, out_i, out_b, bad = self._run_kernel(
-            a.astype(np.int64, copy=False), resetting, pop
+                mode = 0
+        obs, out_f, out_i, out_b, (bad, n_done, n_fsum) = self._run_kernel(
+            a.astype(np.int64, copy=False), resetting, mode
         )
         if bad >= 0:
             raise InvalidAction(
                 f"actions[{bad}]={a[bad]!r}: expected integers in 0..3 (buy, sell, hold, flash_arb)"
             )
-        terminated = out_b[TERMINATED]
-        truncated = out_b[TRUNCATED]
-        if self._need_fsum.any():
-            self._credit_pending(obs, out_f)
-        self._autoreset = terminated | truncated
+        if n_fsum:
+            self._credit_pending(obs, out_f, out_b[NEED_FSUM])
+        self._autoreset = out_b[DONE]
+        self._n_autoreset = n_done
         infos = self._infos(out_f, out_i, out_b)
-        return obs, out_f[REWARD], terminated, truncated, self._with_masks(infos)
+        return obs, out_f[REWARD], out_b[TERMINATED], out_b[TRUNCATED], self._with_masks(infos)
 
-    def _credit_pending(self, obs: F32Array, out_f: FloatArray) -> None:
+    def _credit_pending(self, obs: F32Array, out_f: FloatArray, need: BoolArray) -> None:
         """Credit two or more outcomes still to come of lanes whose episode ended (fsum)."""
-        for i in np.flatnonzero(self._need_fsum).tolist():
+        for i in np.flatnonzero(need).tolist():
             rest = math.fsum(self._credit[i].tolist())
             if rest == 0.0:
                 continue
