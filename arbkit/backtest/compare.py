@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,8 @@ def run_comparison(
     *,
     real_data: str | Path | None = None,
     data: str | Path | None = None,
+    histories: tuple[MarketHistory, MarketHistory] | None = None,
+    builders: Mapping[str, Callable[[MarketHistory, int], Any]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ComparisonResult:
     """Train, tune and backtest every policy of ``config`` on every seed (module docstring).
@@ -299,6 +301,12 @@ def run_comparison(
         A folder of the real Uniswap V2/SushiSwap + Binance data: replay it instead.
     data
         A saved history (``MarketHistory.save``): replay it instead.
+    histories
+        ``(train, test)``: train and tune on the first, replay the second, for every
+        seed (the research pipeline's own histories).
+    builders
+        ``{policy name: builder(train, seed) -> policy}`` replacing :func:`build_policy`
+        for those names (e.g. a candidate model to validate as it is).
     progress
         Called with a line of text after each policy's backtest.
 
@@ -319,7 +327,7 @@ def run_comparison(
     info: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     for seed in cfg.seeds:
-        train, test = _histories(seed, cfg, real, saved)
+        train, test = histories if histories is not None else _histories(seed, cfg, real, saved)
         bt = cfg.backtest.model_copy(update={"seed": seed})
         replay = get_replay(test, bt)
         values = foresight_values(replay, replay.draws(seed))
@@ -332,11 +340,12 @@ def run_comparison(
             t0 = time.perf_counter()
             try:
                 # the foresight policy takes the values the bound was computed from
-                policy: Any = (
-                    ForesightPolicy(values)
-                    if name == "foresight"
-                    else build_policy(name, train, seed, cfg)
-                )
+                if name == "foresight":
+                    policy: Any = ForesightPolicy(values)
+                elif builders is not None and name in builders:
+                    policy = builders[name](train, seed)
+                else:
+                    policy = build_policy(name, train, seed, cfg)
             except ArbkitError as exc:
                 # e.g. a route model cannot be fitted on a training history whose labels
                 # hold one class: say so instead of reporting a policy that did not train

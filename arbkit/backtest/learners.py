@@ -7,13 +7,16 @@ replay with them, and the decider's training labels come from the same candidate
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from arbkit.backtest.config import BacktestConfig
 from arbkit.backtest.policies import ActorPolicy, DeciderPolicy, RLPolicyAdapter
 from arbkit.market.history import MarketHistory
+
+if TYPE_CHECKING:
+    from arbkit.decider import RouteSuccessPredictor
 
 __all__ = ["env_kwargs_for", "make_decider", "make_rl_policy", "make_sb3_policy"]
 
@@ -43,13 +46,16 @@ def make_decider(
     seed: int,
     use_model: bool,
     backtest: BacktestConfig | None = None,
+    predictor: RouteSuccessPredictor | None = None,
 ) -> DeciderPolicy:
     """Return an :class:`~arbkit.decider.AdvancedAIDecider` policy, trained on ``train``.
 
     Both variants replay ``train``'s labelled outcomes into the decider
     (``warm_start``: route success EMAs and stored samples), so that neither starts
     blind. With ``use_model`` the route-success model is also fitted on them and used in
-    the score; without it the decider relies on the six factors alone.
+    the score; without it the decider relies on the six factors alone. A ``predictor``
+    given is used as it is instead (a candidate model to validate): not refitted on
+    ``train`` and not retrained during the replay.
     """
     from arbkit.decider import AdvancedAIConfig, AdvancedAIDecider, RouteSuccessPredictor
     from arbkit.decider.training import TradePolicy, build_route_dataset
@@ -68,11 +74,13 @@ def make_decider(
     # opportunity, it would refuse every trade
     # Retraining every 100 outcomes (the default) refits the model ~300 times in a 30-day
     # replay; every 2,000 keeps it current at a fraction of the cost.
+    frozen = predictor is not None
     cfg = AdvancedAIConfig(
-        enable_ml_scoring=use_model, min_profit_eth=0.0, retrain_after_n_samples=2_000
+        enable_ml_scoring=use_model,
+        min_profit_eth=0.0,
+        retrain_after_n_samples=2**62 if frozen else 2_000,
     )
-    predictor = None
-    if use_model:
+    if use_model and predictor is None:
         predictor = RouteSuccessPredictor(cfg.route_model)
         predictor.train_model(table, seed=int(model_seed.generate_state(1)[0] % (2**31 - 1)))
     decider = AdvancedAIDecider(cfg, predictor=predictor, seed=decider_seed)

@@ -165,8 +165,9 @@ def upper_bound(replay: Replay, value: npt.NDArray[np.float64]) -> float:
     frame = pl.DataFrame(
         {"block": replay.candidates["block"], "gap": replay.cand_gap, "v": np.maximum(value, 0.0)}
     )
-    per_block = float(frame.group_by("block").agg(pl.col("v").max())["v"].sum())
-    per_gap = float(frame.group_by("gap").agg(pl.col("v").max())["v"].sum())
+    # fsum: exactly rounded whatever order the groups come in (group_by's is not fixed)
+    per_block = math.fsum(frame.group_by("block").agg(pl.col("v").max())["v"].to_list())
+    per_gap = math.fsum(frame.group_by("gap").agg(pl.col("v").max())["v"].to_list())
     return min(per_block, per_gap)
 
 
