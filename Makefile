@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run test test-fast test-expensive lint bench clean
+.PHONY: setup run lab test test-fast test-expensive lint bench clean
 
 setup: $(STAMP)
 
@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[all,dev]'
 	touch $(STAMP)
 
-run: setup  ## the main job on the embedded defaults: history -> backtest of every policy -> report
-	$(BIN)/arbkit data simulate --seed 0 --n-blocks 7200
-	$(BIN)/arbkit backtest --seeds 2 --n-blocks 7200 --train-blocks 7200 --report reports/backtest/latest.html --metrics reports/backtest/latest_metrics.json
-	$(BIN)/arbkit scan
+run: setup  ## the main job: the DVC pipeline end to end (data -> features -> route model + RL -> validate -> promote -> backtest report)
+	$(BIN)/dvc repro
+	@cat reports/pipeline/promotion.md
+
+lab: setup  ## JupyterLab on the project, with the project's kernel (the .venv Python)
+	$(BIN)/jupyter lab --notebook-dir=. $(ARGS)
 
 test: setup lint  ## lint, type-check and the default test suite (no `expensive` tests)
 	$(BIN)/pytest -q

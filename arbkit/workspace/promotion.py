@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +90,8 @@ def promote_candidates(
     lines = [
         "# Promotion",
         "",
-        f"Run at {datetime.now(UTC).isoformat(timespec='seconds')}; registry "
-        f"`{Path(registry_root).name}/registry.json`; training data sha256 `{data_hash[:16]}`.",
+        f"Registry `{Path(registry_root).name}/registry.json`; training data sha256 "
+        f"`{data_hash[:16]}`.",
         "",
     ]
     for kind, model_file in candidates.items():
