@@ -210,6 +210,39 @@ def scan_real(
     )
 
 
+@app.command()
+def schedule(
+    force: Annotated[
+        bool, typer.Option(help="Re-run every stage, not only those whose inputs changed.")
+    ] = False,
+) -> None:
+    """Run the training pipeline now (dvc repro) and record it under reports/runs/<UTC time>/.
+
+    For a schedule, call it from cron, e.g. every day at 03:00:
+    `0 3 * * * cd /path/to/arbkit && .venv/bin/arbkit schedule >> reports/runs/schedule.log 2>&1`.
+    """
+    from arbkit.workspace.schedule import run_scheduled
+
+    console = Console()
+    try:
+        run = run_scheduled(force=force)
+    except ArbkitError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if run.ok:
+        promoted = ", ".join(f"{k} v{v}" for k, v in run.promoted.items()) or "nothing"
+        console.print(
+            f"run {run.run_dir.name}: ok in {run.seconds:.0f} s; promoted: {promoted}"
+            + (f"; forced {', '.join(run.forced)} (retraining requested)" if run.forced else "")
+        )
+        return
+    console.print(
+        f"[red]run {run.run_dir.name} failed[/red] (dvc repro exit {run.returncode}); the "
+        f"promoted models are unchanged. See {run.run_dir / 'FAILED.md'}"
+    )
+    raise typer.Exit(1)
+
+
 def _register_optional_commands() -> None:
     from arbkit.backtest.cli import backtest
     from arbkit.market.cli import data_app
