@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +172,11 @@ class Simulator:
         A candidates table to use instead of scanning.
     replay
         A :class:`Replay` of ``data`` built with the same options (shared between runs).
+    record_executions
+        A folder of the execution log (:mod:`arbkit.decider.history`): after each run,
+        its executed candidates, their features and realised outcomes are written there
+        as ``backtest-<policy>-seed<seed>-<UTC time>.parquet`` (the path is in
+        ``result.extras["executions_path"]``). ``None`` (default): nothing is written.
 
     Examples
     --------
@@ -186,8 +192,10 @@ class Simulator:
         *,
         candidates: pl.DataFrame | None = None,
         replay: Replay | None = None,
+        record_executions: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config or BacktestConfig()
+        self.record_executions = record_executions
         self.history = data if isinstance(data, MarketHistory) else MarketHistory.load(data)
         if self.history.n_blocks < 2:
             raise DataError("Simulator: the history needs at least two blocks")
@@ -372,6 +380,16 @@ class Simulator:
         if pairs:
             # the model's predicted success probability and what happened, per trade
             extras["calibration"] = list(pairs)
+        if self.record_executions is not None:
+            from arbkit.decider.history import executions_table, new_run_id, record_executions
+
+            log = record_executions(
+                self.record_executions,
+                executions_table(replay, trades),
+                source="backtest",
+                run_id=new_run_id("backtest", policy.name, f"seed{cfg.seed}"),
+            )
+            extras["executions_path"] = str(log)
         return BacktestResult(metrics, trades, curve, extras)
 
     # -- helpers -------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Public names: :class:`AdvancedAIDecider`, :class:`AdvancedAIConfig`, :class:`MarketRegime`,
 :class:`AICandidate`, :class:`RouteSuccessPredictor`, the training entry
-:func:`train_route_model`, and their helpers. Runners (they write files):
-``python -m arbkit.decider.report`` (walk-forward holdout) and
+:func:`train_route_model`, the execution log (:func:`load_execution_history`,
+:func:`record_executions`, :func:`executions_table`), and their helpers. Runners (they
+write files): ``python -m arbkit.decider.report`` (walk-forward holdout) and
 ``python -m arbkit.decider.evaluate`` (policy comparison). Importing this package does no
 I/O.
 """
@@ -19,6 +20,11 @@ from arbkit.decider.config import (
 )
 from arbkit.decider.decider import AdvancedAIDecider, AIDecision, RouteRecord
 from arbkit.decider.errors import DeciderError, ModelNotTrainedError
+from arbkit.decider.history import (
+    executions_table,
+    load_execution_history,
+    record_executions,
+)
 from arbkit.decider.predictor import (
     DEFAULT_MODEL_PATH,
     Calibrator,
@@ -64,7 +70,10 @@ __all__ = [
     "amm_net_profit",
     "build_route_dataset",
     "cross_validate_route_model",
+    "executions_table",
     "factor_matrix",
+    "load_execution_history",
+    "record_executions",
     "score_candidates",
     "sidecar_path",
     "size_trades",

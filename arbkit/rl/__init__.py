@@ -3,8 +3,10 @@
 Importing this package registers the Gymnasium id ``arbkit/Arbitrage-v0``
 (:class:`ArbitrageEnv`; ``gymnasium.make_vec(id, num_envs=n,
 vectorization_mode="vector_entry_point")`` gives the numpy-batched
-:class:`ArbitrageVectorEnv`). The env, the vector env and the policy are imported on
-first use, so that reading the configuration (``arbkit.config``) stays light.
+:class:`ArbitrageVectorEnv`). The env, the vector env, the policy and
+:func:`simulate_episode` (one learning episode, the user guide's training loop) are
+imported on first use, so that reading the configuration (``arbkit.config``) stays
+light.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from arbkit.rl.env import ENV_ID, FLASH_OUTCOMES, ArbitrageEnv
     from arbkit.rl.policy import RLArbitragePolicy
     from arbkit.rl.state import ACTIONS, MarketSnapshot, PortfolioState, SymbolOrder
+    from arbkit.rl.training import simulate_episode
     from arbkit.rl.vector import ArbitrageVectorEnv
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "StateBins",
     "StateScales",
     "SymbolOrder",
+    "simulate_episode",
 ]
 
 _LAZY = {
@@ -46,6 +50,7 @@ _LAZY = {
     "MarketSnapshot": "arbkit.rl.state",
     "SymbolOrder": "arbkit.rl.state",
     "PortfolioState": "arbkit.rl.state",
+    "simulate_episode": "arbkit.rl.training",
 }
 
 _ID = "arbkit/Arbitrage-v0"

@@ -1,11 +1,15 @@
-"""Pure training functions: tabular Q-learning and stable-baselines3 PPO / DQN on the env.
+"""Training on the env: tabular Q-learning episodes and stable-baselines3 PPO / DQN.
 
-Each takes the env's keyword arguments and an explicit seed and returns the trained
-model; nothing is written to disk (the caller saves what it wants).
+:func:`simulate_episode` runs one learning episode of :class:`RLArbitragePolicy` (the
+user guide's "RL Policy Training" loop calls it before ``policy.end_episode``);
+:func:`train_q_learning` repeats it. The training functions take the env's keyword
+arguments and an explicit seed and return the trained model; nothing is written to
+disk (the caller saves what it wants).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,7 +23,14 @@ from arbkit.rl.policy import RLArbitragePolicy
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
-__all__ = ["SB3_DEFAULTS", "TRAINING_BINS", "default_q_config", "train_q_learning", "train_sb3"]
+__all__ = [
+    "SB3_DEFAULTS",
+    "TRAINING_BINS",
+    "default_q_config",
+    "simulate_episode",
+    "train_q_learning",
+    "train_sb3",
+]
 
 SB3_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "ppo": {
@@ -86,6 +97,62 @@ def default_q_config(episodes: int, seed: int | None = None) -> RLPolicyConfig:
     )
 
 
+@functools.cache
+def _default_env() -> ArbitrageEnv:
+    """Return the env of :func:`simulate_episode` when none is given (built once)."""
+    return ArbitrageEnv()
+
+
+def simulate_episode(
+    policy: RLArbitragePolicy,
+    env: ArbitrageEnv | None = None,
+    *,
+    seed: int | None = None,
+) -> float:
+    """Run one episode of ``env`` with ``policy``, learning from every transition.
+
+    Resets the env, then until the episode ends: ``policy.act`` (epsilon-greedy) picks
+    the action, ``env.step`` applies it and ``policy.record_experience`` learns from the
+    transition. The caller closes the episode (``policy.end_episode(total)``, which
+    decays exploration and saves every ``save_every_episodes`` episodes), as in the
+    user guide::
+
+        for episode in range(1000):
+            total_reward = simulate_episode(policy)
+            policy.end_episode(total_reward)
+
+    Parameters
+    ----------
+    policy
+        The policy; its own generator drives exploration and replay sampling.
+    env
+        The environment; default one :class:`ArbitrageEnv` on the default history
+        (``simulate_market(seed=0)``), built on first use and kept for the process.
+    seed
+        Seeds the env's reset (window start and the window's draws); ``None``
+        continues the env's generator, so consecutive episodes differ (a fresh env
+        reset without a seed draws its seed from the OS).
+
+    Returns
+    -------
+    float
+        The episode's total reward.
+    """
+    env = _default_env() if env is None else env
+    obs, _ = env.reset(seed=seed)
+    total = 0.0
+    done = False
+    while not done:
+        action = policy.act(obs)
+        nxt, reward, terminated, truncated, _ = env.step(action)
+        r = float(reward)
+        policy.record_experience(obs, action, r, nxt, terminated, env.symbol)
+        total += r
+        obs = nxt
+        done = terminated or truncated
+    return total
+
+
 def train_q_learning(
     env_kwargs: Mapping[str, Any],
     *,
@@ -110,6 +177,11 @@ def train_q_learning(
     -------
     RLArbitragePolicy
         The trained policy (exploration left at its final epsilon).
+
+    Notes
+    -----
+    The loop is the user guide's: ``simulate_episode`` then ``policy.end_episode``,
+    the env seeded at its first reset only.
     """
     if episodes < 1:
         raise ConfigError(f"episodes={episodes}: need at least one")
@@ -117,20 +189,11 @@ def train_q_learning(
     cfg = config or default_q_config(episodes)
     policy = RLArbitragePolicy(cfg, rng=np.random.default_rng(policy_seq))
     env = ArbitrageEnv(**dict(env_kwargs))
-    obs, _ = env.reset(seed=int(env_seq.generate_state(1)[0]))
+    env_seed: int | None = int(env_seq.generate_state(1)[0])
     for _ in range(episodes):
-        total = 0.0
-        done = False
-        while not done:
-            action = policy.act(obs)
-            nxt, reward, terminated, truncated, _ = env.step(action)
-            r = float(reward)
-            policy.record_experience(obs, action, r, nxt, terminated, env.symbol)
-            total += r
-            obs = nxt
-            done = terminated or truncated
+        total = simulate_episode(policy, env, seed=env_seed)
+        env_seed = None  # later episodes continue the env's generator
         policy.end_episode(total)
-        obs, _ = env.reset()
     return policy
 
 

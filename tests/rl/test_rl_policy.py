@@ -18,6 +18,7 @@ from arbkit.rl import (
 )
 from arbkit.rl.state import ACTIONS, HOLD, encode_states, state_index, state_index_one
 from arbkit.rl.training import default_q_config, train_q_learning
+from arbkit.rl.training import simulate_episode as library_simulate_episode
 
 SNAPSHOT = MarketSnapshot(
     timestamp=1_700_000_000.0,
@@ -218,21 +219,14 @@ def test_guide_rl_usage_example_runs_with_only_imports_changed(guide: Path) -> N
 
 
 def test_guide_training_loop_saves_every_100_episodes(tmp_path: Path) -> None:
-    # user guide, "RL Policy Training", with simulate_episode written against the env
+    # user guide, "RL Policy Training", with the library's simulate_episode on a small env
+    # (tests/rl/test_simulate_episode.py runs the loop on the default env)
     config = RLPolicyConfig(seed=0, model_path=tmp_path / "rl_policy_model.npz")
     env = ArbitrageEnv(window_blocks=8)
     env.reset(seed=0)
 
     def simulate_episode(policy: RLArbitragePolicy) -> float:
-        obs, _ = env.reset()
-        total, done = 0.0, False
-        while not done:
-            action = policy.act(obs)
-            nxt, reward, terminated, truncated, _ = env.step(action)
-            policy.record_experience(obs, action, float(reward), nxt, terminated, env.symbol)
-            total += float(reward)
-            obs, done = nxt, terminated or truncated
-        return total
+        return library_simulate_episode(policy, env)
 
     policy = RLArbitragePolicy(config)
 
