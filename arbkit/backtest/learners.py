@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import polars as pl
 
 from arbkit.backtest.config import BacktestConfig
 from arbkit.backtest.policies import ActorPolicy, DeciderPolicy, RLPolicyAdapter
@@ -18,7 +19,7 @@ from arbkit.market.history import MarketHistory
 if TYPE_CHECKING:
     from arbkit.decider import RouteSuccessPredictor
 
-__all__ = ["env_kwargs_for", "make_decider", "make_rl_policy", "make_sb3_policy"]
+__all__ = ["env_kwargs_for", "make_decider", "make_rl_policy", "make_sb3_policy", "route_table"]
 
 
 def env_kwargs_for(
@@ -40,6 +41,31 @@ def env_kwargs_for(
     }
 
 
+def route_table(
+    history: MarketHistory,
+    *,
+    seed: int | np.random.SeedSequence,
+    backtest: BacktestConfig | None = None,
+) -> pl.DataFrame:
+    """Return the route-success training table of ``history`` as the backtest replays it.
+
+    The one replay's candidates with ``backtest``'s tip, latency and candidates per
+    block, and their outcomes on draws from ``seed``
+    (:func:`arbkit.decider.training.build_route_dataset`).
+    """
+    from arbkit.decider.training import TradePolicy, build_route_dataset
+
+    bt = backtest or BacktestConfig()
+    return build_route_dataset(
+        history,
+        seed=seed,
+        scan_config=bt.scan,
+        execution_config=bt.execution,
+        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
+        max_candidates=bt.max_candidates,
+    ).table
+
+
 def make_decider(
     train: MarketHistory,
     *,
@@ -58,18 +84,10 @@ def make_decider(
     ``train`` and not retrained during the replay.
     """
     from arbkit.decider import AdvancedAIConfig, AdvancedAIDecider, RouteSuccessPredictor
-    from arbkit.decider.training import TradePolicy, build_route_dataset
 
     bt = backtest or BacktestConfig()
     exec_seed, model_seed, decider_seed = np.random.SeedSequence(seed).spawn(3)
-    table = build_route_dataset(
-        train,
-        seed=exec_seed,
-        scan_config=bt.scan,
-        execution_config=bt.execution,
-        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
-        max_candidates=bt.max_candidates,
-    ).table
+    table = route_table(train, seed=exec_seed, backtest=bt)
     # the balanced profile, except its 0.15 ETH minimum profit: far above any simulated
     # opportunity, it would refuse every trade
     # Retraining every 100 outcomes (the default) refits the model ~300 times in a 30-day

@@ -133,17 +133,9 @@ def route_dataset(
     The execution draws come from ``seed``; tip, latency and candidates per block from
     ``backtest``, so the labels are the outcomes the backtest would replay.
     """
-    from arbkit.decider.training import TradePolicy, build_route_dataset
+    from arbkit.backtest.learners import route_table
 
-    bt = backtest or BacktestConfig()
-    return build_route_dataset(
-        history,
-        seed=seed,
-        scan_config=bt.scan,
-        execution_config=bt.execution,
-        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
-        max_candidates=bt.max_candidates,
-    ).table
+    return route_table(history, seed=seed, backtest=backtest)
 
 
 def split_by_time(
