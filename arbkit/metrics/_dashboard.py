@@ -105,10 +105,10 @@ DASHBOARD_HTML = r"""<!doctype html>
 "use strict";
 const SVG_NS = "http://www.w3.org/2000/svg";
 const KIND_COLORS = { win_rate: "#f87171", gas_share: "#fbbf24", success_rate: "#c084fc",
-                      drawdown: "#fb923c" };
-const KINDS = ["win_rate", "gas_share", "success_rate", "drawdown"];
+                      drawdown: "#fb923c", model_drift: "#38bdf8" };
+const KINDS = ["win_rate", "gas_share", "success_rate", "drawdown", "model_drift"];
 const KIND_LABELS = { win_rate: "win rate", gas_share: "gas share", success_rate: "success",
-                      drawdown: "drawdown" };
+                      drawdown: "drawdown", model_drift: "model drift" };
 const FMT = {
   int: (v) => String(v),
   pct: (v) => (v * 100).toFixed(1) + "%",

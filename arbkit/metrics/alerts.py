@@ -14,6 +14,14 @@ Each raise and clear is logged (``WARNING`` and ``INFO`` on the ``arbkit.metrics
 logger) and, when a webhook URL is configured, POSTed to it as JSON by a background
 thread (:class:`WebhookNotifier`): recording never waits for the webhook, and a webhook
 that is slow, down or full is logged and skipped (delivery is at most once).
+
+Model alerts
+------------
+The kinds of :class:`ModelAlertKind` (``model_drift``) are not checked against the
+executions: a monitor raises and clears them itself
+(:meth:`arbkit.metrics.MetricsCollector.raise_alert` and ``clear_alert``; see
+:func:`arbkit.drift.raise_drift_alert`). They are stored, listed, logged and sent to the
+webhook like the others, with the same rule of at most one active alert per kind.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ __all__ = [
     "AlertRecord",
     "AlertStats",
     "Breach",
+    "ModelAlertKind",
     "WebhookNotifier",
     "check_thresholds",
 ]
@@ -56,6 +65,12 @@ class AlertKind(StrEnum):
     GAS_SHARE = "gas_share"
     SUCCESS_RATE = "success_rate"
     DRAWDOWN = "drawdown"
+
+
+class ModelAlertKind(StrEnum):
+    """Alerts raised by model monitors rather than by the execution thresholds."""
+
+    MODEL_DRIFT = "model_drift"
 
 
 class AlertRecord(TypedDict):
@@ -83,7 +98,8 @@ class Alert:
     id
         Row id in the metrics database.
     kind
-        Which threshold was breached.
+        Which threshold was breached (an :class:`AlertKind`), or which model alert was
+        raised (a :class:`ModelAlertKind`).
     threshold
         The threshold in force when the alert was raised.
     value
@@ -93,17 +109,19 @@ class Alert:
     raised_at
         UTC epoch seconds of the raise.
     raised_execution
-        Sequence number (1-based) of the execution whose recording raised it.
+        Sequence number (1-based) of the execution whose recording raised it; for a
+        model alert, the number of executions recorded when it was raised (0 if none).
     cleared_at
         UTC epoch seconds of the clear, ``None`` while active.
     cleared_execution
-        Sequence number of the execution whose recording cleared it.
+        Sequence number of the execution whose recording cleared it (for a model
+        alert, the number of executions recorded when it was cleared).
     cleared_value
         The measured value when cleared.
     """
 
     id: int
-    kind: AlertKind
+    kind: AlertKind | ModelAlertKind
     threshold: float
     value: float | None
     message: str

@@ -53,7 +53,7 @@ from types import TracebackType
 
 import numpy as np
 
-from arbkit.metrics.alerts import Alert, WebhookNotifier
+from arbkit.metrics.alerts import Alert, ModelAlertKind, WebhookNotifier
 from arbkit.metrics.config import MetricsConfig, resolve_db_path
 from arbkit.metrics.errors import MetricsStoreError, MetricsValueError
 from arbkit.metrics.store import AlertTransition, MetricsStore
@@ -69,6 +69,7 @@ __all__ = [
 logger = logging.getLogger("arbkit.metrics")
 
 _MAX_TEXT = 128
+_MAX_MESSAGE = 1_000
 # Larger magnitudes are input errors, and keep every sum and ratio finite.
 _MAX_ABS = 1e15
 _MAX_WINDOW_MINUTES = 366 * 24 * 60.0
@@ -142,6 +143,15 @@ def _text(method: str, name: str, value: object) -> str:
         msg = f"{method}: {name} must hold printable characters only, got {value!r}"
         raise MetricsValueError(msg)
     return value
+
+
+def _model_kind(method: str, kind: ModelAlertKind | str) -> ModelAlertKind:
+    try:
+        return ModelAlertKind(kind)
+    except ValueError:
+        allowed = ", ".join(k.value for k in ModelAlertKind)
+        msg = f"{method}: kind must be one of {allowed}, got {kind!r}"
+        raise MetricsValueError(msg) from None
 
 
 class MetricsCollector:
@@ -319,6 +329,96 @@ class MetricsCollector:
             self._webhook.notify(
                 {"source": "arbkit.metrics", "event": transition.event, "alert": alert.to_dict()}
             )
+
+    def raise_alert(
+        self,
+        kind: ModelAlertKind | str,
+        *,
+        threshold: float,
+        value: float | None,
+        message: str,
+    ) -> AlertTransition | None:
+        """Raise a model alert (one not checked against the executions, e.g. ``model_drift``).
+
+        Like the threshold alerts, at most one alert of a kind is active: while one is,
+        a new raise is ignored. The raise is logged and sent to the webhook.
+
+        Parameters
+        ----------
+        kind
+            One of :class:`arbkit.metrics.alerts.ModelAlertKind`.
+        threshold
+            The threshold that was crossed (finite).
+        value
+            The measured value (finite), if any.
+        message
+            Human-readable description (printable, at most 1 000 characters).
+
+        Returns
+        -------
+        AlertTransition | None
+            The raise, or ``None`` when an alert of this kind was already active.
+
+        Raises
+        ------
+        MetricsValueError
+            When ``kind`` is not a model alert kind or a value is invalid.
+        """
+        method = "raise_alert"
+        alert_kind = _model_kind(method, kind)
+        limit = _number(method, "threshold", threshold)
+        measured = None if value is None else _number(method, "value", value)
+        if (
+            not isinstance(message, str)
+            or not message.strip()
+            or len(message) > _MAX_MESSAGE
+            or not message.isprintable()
+        ):
+            msg = (
+                f"{method}: message must be a non-empty printable string of at most "
+                f"{_MAX_MESSAGE} characters, got {message!r:.200}"
+            )
+            raise MetricsValueError(msg)
+        alert = self._check_open().raise_model_alert(
+            self._clock(), alert_kind, limit, measured, message
+        )
+        if alert is None:
+            return None
+        transition = AlertTransition("raised", alert)
+        self._announce(transition)
+        return transition
+
+    def clear_alert(
+        self, kind: ModelAlertKind | str, *, value: float | None = None
+    ) -> AlertTransition | None:
+        """Clear the active model alert of ``kind`` (e.g. once the model is retrained).
+
+        Parameters
+        ----------
+        kind
+            One of :class:`arbkit.metrics.alerts.ModelAlertKind`.
+        value
+            The measured value at the clear (finite), if any.
+
+        Returns
+        -------
+        AlertTransition | None
+            The clear, or ``None`` when no alert of this kind was active.
+
+        Raises
+        ------
+        MetricsValueError
+            When ``kind`` is not a model alert kind or ``value`` is invalid.
+        """
+        method = "clear_alert"
+        alert_kind = _model_kind(method, kind)
+        measured = None if value is None else _number(method, "value", value)
+        alert = self._check_open().clear_model_alert(self._clock(), alert_kind, measured)
+        if alert is None:
+            return None
+        transition = AlertTransition("cleared", alert)
+        self._announce(transition)
+        return transition
 
     def record_opportunity(
         self, quality_score: float, executed: bool = False, *, source: str = "default"

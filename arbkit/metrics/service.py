@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 
 from arbkit import __version__
 from arbkit.metrics._dashboard import DASHBOARD_HTML
-from arbkit.metrics.alerts import AlertKind, AlertRecord
+from arbkit.metrics.alerts import AlertKind, AlertRecord, ModelAlertKind
 from arbkit.metrics.collector import MetricsCollector, get_metrics_collector
 from arbkit.metrics.errors import MetricsStoreError, MetricsValueError
 from arbkit.metrics.summary import MetricsSummary, RecentPerformance, TimeseriesPoint
@@ -112,7 +112,7 @@ class _PrometheusBridge(Collector):
         active = GaugeMetricFamily(
             "arbkit_alert_active", "1 while an alert is active.", labels=["kind"]
         )
-        for kind in AlertKind:
+        for kind in (*AlertKind, *ModelAlertKind):
             active.add_metric([kind.value], float(kind.value in s["alerts"]["active"]))
         yield active
         yield CounterMetricFamily(

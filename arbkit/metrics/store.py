@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from arbkit.errors import ConfigError
-from arbkit.metrics.alerts import Alert, AlertKind, AlertStats, check_thresholds
+from arbkit.metrics.alerts import Alert, AlertKind, AlertStats, ModelAlertKind, check_thresholds
 from arbkit.metrics.config import DEFAULT_STARTING_CAPITAL_USD, AlertThresholds
 from arbkit.metrics.errors import MetricsStoreError
 from arbkit.metrics.summary import (
@@ -141,10 +141,14 @@ def _gas_share(gas: float, gross: float) -> float | None:
 def _alert_from_row(row: tuple[Any, ...]) -> Alert | None:
     (id_, kind, threshold, value, message, raised_at, raised_seq, cleared_at, cleared_seq,
      cleared_value) = row  # fmt: skip
+    alert_kind: AlertKind | ModelAlertKind
     try:
         alert_kind = AlertKind(str(kind))
     except ValueError:
-        return None  # written by a newer arbkit: not ours to show
+        try:
+            alert_kind = ModelAlertKind(str(kind))
+        except ValueError:
+            return None  # written by a newer arbkit: not ours to show
     return Alert(
         id=int(id_),
         kind=alert_kind,
@@ -402,7 +406,7 @@ class MetricsStore:
         active: dict[AlertKind, Alert] = {}
         for row in cur.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE cleared_at IS NULL"):
             alert = _alert_from_row(row)
-            if alert is not None:
+            if alert is not None and isinstance(alert.kind, AlertKind):
                 active[alert.kind] = alert
         transitions: list[AlertTransition] = []
         for kind, breach in check_thresholds(stats, thresholds).items():
@@ -445,6 +449,61 @@ class MetricsStore:
                 )
                 transitions.append(AlertTransition("cleared", cleared))
         return transitions
+
+    def raise_model_alert(
+        self, ts: float, kind: ModelAlertKind, threshold: float, value: float | None, message: str
+    ) -> Alert | None:
+        """Store a raise of a model alert; ``None`` when one of its kind is already active."""
+        with self._write() as cur:
+            if cur.execute(
+                "SELECT 1 FROM alerts WHERE kind = ? AND cleared_at IS NULL", (kind.value,)
+            ).fetchone():
+                return None
+            (seq,) = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()
+            cur.execute(
+                "INSERT INTO alerts (kind, threshold, value, message, raised_at, raised_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (kind.value, threshold, value, message, ts, int(seq)),
+            )
+            return Alert(
+                id=int(cur.lastrowid or 0),
+                kind=kind,
+                threshold=threshold,
+                value=value,
+                message=message,
+                raised_at=ts,
+                raised_execution=int(seq),
+            )
+
+    def clear_model_alert(
+        self, ts: float, kind: ModelAlertKind, value: float | None
+    ) -> Alert | None:
+        """Store the clear of the active model alert of ``kind``; ``None`` when none is active."""
+        with self._write() as cur:
+            row = cur.execute(
+                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE kind = ? AND cleared_at IS NULL",
+                (kind.value,),
+            ).fetchone()
+            current = None if row is None else _alert_from_row(row)
+            if current is None:
+                return None
+            (seq,) = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()
+            cur.execute(
+                "UPDATE alerts SET cleared_at = ?, cleared_seq = ?, cleared_value = ? WHERE id = ?",
+                (ts, int(seq), value, current.id),
+            )
+            return Alert(
+                id=current.id,
+                kind=current.kind,
+                threshold=current.threshold,
+                value=current.value,
+                message=current.message,
+                raised_at=current.raised_at,
+                raised_execution=current.raised_execution,
+                cleared_at=ts,
+                cleared_execution=int(seq),
+                cleared_value=value,
+            )
 
     def add_opportunity(self, ts: float, source: str, quality_score: float, executed: bool) -> None:
         """Store one detected opportunity."""

@@ -159,7 +159,11 @@ def run_scheduled(
     run = ScheduledRun(run_dir, ok, code, seconds, forced, promoted, error)
     write_atomic(run_dir / "run.json", json.dumps(run.to_dict(), indent=2).encode() + b"\n")
     if ok and forced:
-        marker.unlink(missing_ok=True)  # the requested retraining happened
+        # the requested retraining happened: clear the request and its drift alert
+        from arbkit.drift import clear_retrain_request
+        from arbkit.metrics import get_metrics_collector
+
+        clear_retrain_request(marker, collector=get_metrics_collector())
     if not ok:
         live = ", ".join(f"{k} v{v}" for k, v in sorted(after.items())) or "none"
         write_atomic(

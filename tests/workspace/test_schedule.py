@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from arbkit.errors import ConfigError
+from arbkit.metrics import MetricsCollector, MetricsConfig, set_metrics_collector
+from arbkit.metrics.alerts import ModelAlertKind
 from arbkit.workspace.schedule import RETRAIN_MARKER, run_scheduled
 
 DVC = str(Path(sys.executable).with_name("dvc"))
@@ -94,8 +96,19 @@ def test_a_retrain_request_forces_the_training_stages_and_is_cleared(tmp_path: P
     marker = root / RETRAIN_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text('{"reasons": ["drift"]}')
-    run = run_scheduled(root, now=datetime(2026, 12, 5, 3, 0, tzinfo=UTC))
-    assert run.ok and run.forced == ("train_route_model", "train_rl")
-    log = (run.run_dir / "dvc_repro.log").read_text()
-    assert "repro --force --single-item train_route_model" in log
-    assert not marker.exists()
+    collector = MetricsCollector(MetricsConfig(db_path=tmp_path / "metrics.sqlite"))
+    previous = set_metrics_collector(collector)
+    try:
+        collector.raise_alert(
+            ModelAlertKind.MODEL_DRIFT, threshold=0.25, value=0.4, message="feature drift"
+        )
+        assert [a.kind for a in collector.get_active_alerts()] == ["model_drift"]
+        run = run_scheduled(root, now=datetime(2026, 12, 5, 3, 0, tzinfo=UTC))
+        assert run.ok and run.forced == ("train_route_model", "train_rl")
+        log = (run.run_dir / "dvc_repro.log").read_text()
+        assert "repro --force --single-item train_route_model" in log
+        assert not marker.exists()
+        assert collector.get_active_alerts() == []  # the drift alert closes with it
+    finally:
+        set_metrics_collector(previous)
+        collector.close()
