@@ -141,3 +141,17 @@ def test_a_failing_gate_blocks_promotion_and_a_passing_one_promotes(tmp_path: Pa
     assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
     with pytest.raises(ConfigError, match="no gates"):
         promote_candidates(root, gates={}, **kwargs)
+
+
+def test_the_same_seed_gives_the_same_rl_policy_file(tmp_path: Path) -> None:
+    from arbkit.workspace import train_rl_policy
+
+    train = _histories()[0]
+    digests, metrics = [], []
+    for run in range(2):
+        policy, m = train_rl_policy(train, seed=3, episodes=6, window_blocks=64)
+        path = policy.save(tmp_path / f"run{run}" / "rl_policy.npz")
+        digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        metrics.append(m)
+    assert digests[0] == digests[1]
+    assert metrics[0] == metrics[1]
