@@ -6,11 +6,12 @@ the one replay's (:mod:`arbkit.execution._lanes`).
 
 Layout, chosen for speed (a step over 1,024 lanes is a few tens of microseconds):
 
-- Each lane's episodes come from its queue ``queue[lane, e]``: one row of uniforms per
-  episode, ``[u_start, u_incl_0, u_rival_0, u_incl_1, ...]`` (see
-  ``ArbitrageEnv.episode_uniforms``). A reset pops the next row into ``draws[lane]``;
-  the caller refills a lane's queue (from the lane's generator) before a reset would
-  find it empty.
+- Each lane's episodes come from its queue ``queue[lane, e]``: a start draw and the key
+  of the window's uniforms per episode (``ArbitrageEnv.episode_draws``); a flash
+  computes its candidate's two uniforms from the key (:mod:`arbkit.rl._uniforms`), or
+  reads them from ``draws[lane]`` when the caller gave them (a backtest's draws). The
+  caller refills a lane's queue (from the lane's generator) before a reset would find
+  it empty.
 - Outcomes still to be known are kept in a ring of ``credit.shape[1]`` slots per lane
   (a power of two above the label delay), indexed by the offset from the episode's
   start.
@@ -28,6 +29,7 @@ from typing import Any
 from numba import njit
 
 from arbkit.execution._lanes import cell_of, lane_first_free, lane_take
+from arbkit.rl._uniforms import uniform
 
 BUY, SELL, FLASH_ARB = 0, 1, 3
 
@@ -44,8 +46,8 @@ BLOCK, OUTCOME, SENT = 0, 1, 2
 TERMINATED, TRUNCATED, EXECUTED, DONE, NEED_FSUM = 0, 1, 2, 3, 4
 N_BOOL_OUT = 5
 # rows of the lane state (lane) and the integer constants (iconsts)
-L_START, L_K, L_CUR, L_LO, L_QNEXT = 0, 1, 2, 3, 4
-N_LANE_ROWS = 5
+L_START, L_K, L_CUR, L_LO, L_QNEXT, L_KEY, L_EXPLICIT = 0, 1, 2, 3, 4, 5, 6
+N_LANE_ROWS = 7
 I_LAZY, I_WINDOW, I_START_LOW, I_N_STARTS, I_NOT_INCLUDED, I_NO_CANDIDATE, I_N_POOLS = range(7)
 # mode bits
 POP, ONLY_RESETS = 1, 2
@@ -56,26 +58,21 @@ MAX_POS, DRAWDOWN, CAPITAL, STEP_BASE = 0, 1, 2, 3
 @njit(cache=True, nogil=True)
 def pop_episode(
     i: int,
-    start: Any,
-    qnext: Any,
+    lane: Any,
     queue: Any,
-    draws: Any,
     start_low: int,
     n_starts: int,
 ) -> None:
     """Give lane ``i`` the next episode of its queue (the caller keeps it non-empty).
 
-    Its uniforms are copied to ``draws[i]``: a flash reads them there, in a compact
-    array, not in the (much larger) queue.
+    As ``ArbitrageEnv.episode_from_draws``: the start from the first draw, the key of
+    the window's uniforms from the second.
     """
-    e = qnext[i]
-    qnext[i] = e + 1
-    for j in range(draws.shape[1]):
-        draws[i, j] = queue[i, e, j]
-    s = start_low + int(draws[i, 0] * n_starts)
-    if s >= start_low + n_starts:  # u < 1, but guard the float product
-        s = start_low + n_starts - 1
-    start[i] = s
+    e = lane[L_QNEXT, i]
+    lane[L_QNEXT, i] = e + 1
+    lane[L_START, i] = start_low + queue[i, e, 0] % n_starts
+    lane[L_KEY, i] = queue[i, e, 1]
+    lane[L_EXPLICIT, i] = 0
 
 
 @njit(cache=True, nogil=True)
@@ -173,7 +170,8 @@ def step_lanes(
     k = lane[L_K]
     cur = lane[L_CUR]
     lo = lane[L_LO]
-    qnext = lane[L_QNEXT]
+    key = lane[L_KEY]
+    explicit = lane[L_EXPLICIT]
     lazy = iconsts[I_LAZY] != 0
     window = iconsts[I_WINDOW]
     start_low = iconsts[I_START_LOW]
@@ -199,7 +197,7 @@ def step_lanes(
         out_b[DONE, i] = False
         if resetting[i]:
             if pop:
-                pop_episode(i, start, qnext, queue, draws, start_low, n_starts)
+                pop_episode(i, lane, queue, start_low, n_starts)
             clear_lane(i, start, k, cur, lo, fstate, credit, busy, taken, starts, capital)
             s = start[i]
             c = -1
@@ -274,13 +272,13 @@ def step_lanes(
                 j = sent - lo[i]
                 if lazy:
                     # the cell of this candidate's uniforms, as OutcomeCells.lookup
-                    cell = cell_of(
-                        inclusion_bounds,
-                        rival_bounds,
-                        sent,
-                        draws[i, 1 + 2 * j],
-                        draws[i, 2 + 2 * j],
-                    )
+                    if explicit[i]:  # uniforms given (a backtest's draws)
+                        u_incl = draws[i, 2 * j]
+                        u_rival = draws[i, 2 * j + 1]
+                    else:
+                        u_incl = uniform(key[i], 2 * j)
+                        u_rival = uniform(key[i], 2 * j + 1)
+                    cell = cell_of(inclusion_bounds, rival_bounds, sent, u_incl, u_rival)
                     fcode = cell_code[sent, cell]
                     r = cell_reveal[sent, cell] - start[i]
                     net = cell_net[sent, cell]

@@ -26,6 +26,7 @@ from arbkit.rl._tables import (
     default_history,
     get_tables,
 )
+from arbkit.rl._uniforms import uniforms
 from arbkit.rl.config import ArbitrageEnvConfig
 from arbkit.rl.state import (
     ACTIONS,
@@ -103,8 +104,9 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
     depends only on the history is computed once: the replay's candidates and their
     outcome cells, the features, and the exact outcome of a spot buy and sell at every
     block. The random part (inclusion delay and rivals of the flash trades) is one pair
-    of uniforms per candidate of the window, drawn from ``self.np_random`` at reset (or
-    given as ``options={"draws": replay.draws(seed)}`` to meet a backtest's luck); a
+    of uniforms per candidate of the window, from a key drawn from ``self.np_random`` at
+    reset (:mod:`arbkit.rl._uniforms`; or given as
+    ``options={"draws": replay.draws(seed)}`` to meet a backtest's luck); a
     step is array look-ups and the gap rule's check of at most ``max_candidates``
     candidates.
 
@@ -289,36 +291,33 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         self._done = True
 
     # -- episode draws ---------------------------------------------------------------------
-    @property
-    def episode_width(self) -> int:
-        """Uniforms one episode draws: its start, then two per candidate of its window."""
-        return 1 + 2 * self.max_window_candidates
+    def episode_draws(self, rng: np.random.Generator, k: int) -> IntArray:
+        """Draw ``k`` episodes from ``rng``: shape ``(k, 2)``, a start draw and a key each.
 
-    def episode_uniforms(self, rng: np.random.Generator, k: int) -> FloatArray:
-        """Draw ``k`` episodes' uniforms from ``rng``: shape ``(k, episode_width)``.
-
-        One ``rng.random`` call, so the stream does not depend on how many episodes
-        are drawn at once. Row layout: ``[u_start, u_incl_0, u_rival_0, u_incl_1, ...]``;
-        :meth:`episode_from_uniforms` turns a row into an episode.
+        One ``rng.integers`` call (63-bit integers), so the stream does not depend on
+        how many episodes are drawn at once. :meth:`episode_from_draws` turns a row into
+        an episode.
         """
-        return rng.random((k, self.episode_width))
+        return rng.integers(0, 2**63, size=(k, 2), dtype=np.int64)
 
-    def episode_from_uniforms(self, row: FloatArray) -> _Episode:
-        """Return ``(start, draws)`` of one row of :meth:`episode_uniforms`.
+    def episode_from_draws(self, row: IntArray) -> _Episode:
+        """Return ``(start, draws)`` of one row of :meth:`episode_draws`.
 
-        The start is ``start_low + floor(u_start * n_starts)``; the window's ``m``
-        candidates use the first ``m`` pairs of uniforms, whatever the start.
+        The start is ``start_low + row[0] % n_starts``; the window's uniforms come from
+        the key ``row[1]`` (:mod:`arbkit.rl._uniforms`): candidate ``j`` of the window
+        uses the pair ``draws[j]``, whatever the start.
         """
         n_starts = self.start_high - self.start_low + 1
-        start = self.start_low + min(int(row[0] * n_starts), n_starts - 1)
-        return start, row[1:].reshape(self.max_window_candidates, 2)
+        start = self.start_low + int(row[0]) % n_starts
+        m = self.max_window_candidates
+        return start, uniforms(int(row[1]), 2 * m).reshape(m, 2)
 
     def draw_episodes(self, rng: np.random.Generator, k: int) -> list[_Episode]:
         """Draw ``k`` episodes from ``rng``: ``(start, draws)`` each.
 
-        See :meth:`episode_uniforms` for the order of the draws.
+        See :meth:`episode_draws` for the order of the draws.
         """
-        return [self.episode_from_uniforms(row) for row in self.episode_uniforms(rng, k)]
+        return [self.episode_from_draws(row) for row in self.episode_draws(rng, k)]
 
     def episode_outcomes(
         self, start: int, draws: FloatArray
@@ -351,8 +350,8 @@ class ArbitrageEnv(gym.Env[F32Array, np.int64]):
         """Start an episode; ``options={"start": s}`` fixes the window start.
 
         The episode's random numbers are drawn from ``self.np_random`` in a fixed order
-        (window start, then the window's uniforms) even when the start is given, so the
-        same seed meets the same draws whatever the starts.
+        (window start, then the key of the window's uniforms) even when the start is
+        given, so the same seed meets the same draws whatever the starts.
         """
         super().reset(seed=seed)
         rng = self.np_random

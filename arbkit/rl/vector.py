@@ -18,6 +18,7 @@ from arbkit.execution import NOT_INCLUDED, ExecutionConfig
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 from arbkit.rl._tables import NO_CANDIDATE
+from arbkit.rl._uniforms import uniforms
 from arbkit.rl._vector_kernel import (
     BLOCK,
     DONE,
@@ -35,7 +36,9 @@ from arbkit.rl._vector_kernel import (
     I_START_LOW,
     I_WINDOW,
     L_CUR,
+    L_EXPLICIT,
     L_K,
+    L_KEY,
     L_LO,
     L_QNEXT,
     L_START,
@@ -183,9 +186,9 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         # not depend on the depth, so a shallow queue keeps memory small), and the
         # uniforms of its current episode
         self._depth = min(cfg.prefetch_episodes, 4)
-        self._queue = np.empty((n, self._depth, env.episode_width))
+        self._queue = np.zeros((n, self._depth, 2), dtype=np.int64)
         self._qnext[:] = self._depth  # depth: empty
-        self._draws = np.zeros((n, env.episode_width))
+        self._draws = np.zeros((n, 2 * env.max_window_candidates))
         self._n_starts = env.start_high - env.start_low + 1
         self._n_features = tb.features.shape[1]
         m = env.max_window_candidates
@@ -270,7 +273,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         """Draw a new queue of episodes for each lane of ``lanes`` (from its generator)."""
         env = self.single_env
         for i in lanes.tolist():
-            self._queue[i] = env.episode_uniforms(self._lane_rng(i), self._depth)
+            self._queue[i] = env.episode_draws(self._lane_rng(i), self._depth)
         self._qnext[lanes] = 0
 
     def _refill_empty(self, lanes: IntArray) -> None:
@@ -283,7 +286,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         self._refill_empty(idx)
         low = self.single_env.start_low
         for i in idx.tolist():
-            pop_episode(i, self._start, self._qnext, self._queue, self._draws, low, self._n_starts)
+            pop_episode(i, self._lane, self._queue, low, self._n_starts)
 
     def _window_outcomes(self, idx: IntArray) -> None:
         """Compute the outcomes of the windows' candidates of lanes ``idx`` at once."""
@@ -297,7 +300,11 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
             return
         draws = np.concatenate(
             [
-                self._draws[i, 1 : 1 + 2 * r.size].reshape(r.size, 2)
+                (
+                    self._draws[i, : 2 * r.size]
+                    if self._lane[L_EXPLICIT, i]
+                    else uniforms(int(self._lane[L_KEY, i]), 2 * r.size)
+                ).reshape(r.size, 2)
                 for i, r in zip(idx.tolist(), rows, strict=True)
             ]
         )
@@ -397,7 +404,8 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         if draws is not None:
             for i in idx.tolist():
                 d = env.replay_draws(int(self._start[i]), draws)
-                self._draws[i, 1 : 1 + d.size] = d.ravel()
+                self._draws[i, : d.size] = d.ravel()
+                self._lane[L_EXPLICIT, i] = 1
         if not self._lazy:
             self._window_outcomes(idx)
         resetting = np.zeros(n, dtype=bool)

@@ -19,6 +19,7 @@ from arbkit.execution import REASONS
 from arbkit.market.history import MarketHistory
 from arbkit.rl import ArbitrageEnv, ArbitrageEnvConfig
 from arbkit.rl._tables import get_tables
+from arbkit.rl._uniforms import uniforms
 from arbkit.rl.state import ACTIONS, BUY, FLASH_ARB, HOLD, SELL
 
 ENV_ID = "arbkit/Arbitrage-v0"
@@ -157,10 +158,12 @@ def test_flash_arb_reward_is_the_execution_models_outcome_credited_when_known() 
         if info["flash_candidate"] >= 0:
             sent.append(info["flash_candidate"])
             codes.append(info["flash_outcome"])
-    # what reset drew: the window start, then one pair of uniforms per candidate slot
+    # what reset drew: a start draw and a key per episode; the key's uniforms, a pair per
+    # candidate slot
     g, _ = gym.utils.seeding.np_random(1)
-    g.integers(env.start_low, env.start_high + 1)
-    draws = g.random((env.max_window_candidates, 2))
+    row = g.integers(0, 2**63, size=(env.config.prefetch_episodes, 2), dtype=np.int64)[0]
+    m = env.max_window_candidates
+    draws = uniforms(int(row[1]), 2 * m).reshape(m, 2)
     rp = env.replay
     lo = int(rp.starts[500])
     outs = [

@@ -116,3 +116,16 @@ def test_make_vec_with_the_vector_entry_point_gives_the_batched_env() -> None:
     obs, _ = venv.reset(seed=0)
     assert obs.shape == (3, 6)
     venv.step(np.array([0, 1, 3]))
+
+
+def test_the_compiled_and_the_numpy_uniforms_give_the_same_bits() -> None:
+    from arbkit.rl._uniforms import uniform, uniforms
+
+    for key in (0, 1, 2**62 + 12345, 2**63 - 1):
+        got = uniforms(key, 64)
+        assert np.array_equal(got, [uniform(key, k) for k in range(64)])
+        assert ((got >= 0.0) & (got < 1.0)).all()
+    u = uniforms(7, 200_000)
+    assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
+    # neighbouring keys and counters are unrelated
+    assert abs(np.corrcoef(uniforms(7, 10_000), uniforms(8, 10_000))[0, 1]) < 0.05
