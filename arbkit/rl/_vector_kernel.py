@@ -19,7 +19,9 @@ Layout, chosen for speed (a step over 1,024 lanes is a few tens of microseconds)
 
 An episode that ends credits its outcomes still to come: here when there are none or
 one; the caller sums two or more with ``math.fsum``, as the single env does (the lanes
-are flagged in the ``NEED_FSUM`` row of ``out_b``).
+are flagged in the ``NEED_FSUM`` row of ``out_b``, meaningful only in a step that
+reports such lanes: the kernel writes it, and ``PREV_EQUITY`` / ``PREV_PEAK``, only for
+them).
 """
 
 from __future__ import annotations
@@ -193,7 +195,6 @@ def step_lanes(
     ring = n_slots - 1  # the ring's length is a power of two: offset & ring is its slot
     n_feat = obs.shape[1]
     for i in range(n_lanes):
-        out_b[NEED_FSUM, i] = False
         out_b[DONE, i] = False
         if resetting[i]:
             if pop:
@@ -327,6 +328,8 @@ def step_lanes(
                     rest = credit[i, j]
             if pending >= 2:
                 out_b[NEED_FSUM, i] = True  # the caller sums them exactly (math.fsum)
+                out_f[PREV_EQUITY, i] = eq0  # from which the caller recomputes
+                out_f[PREV_PEAK, i] = pk0
                 n_fsum += 1
             elif pending == 1:
                 flash = flash + rest
@@ -358,8 +361,6 @@ def step_lanes(
         out_f[EXPECTED, i] = cand[1, c]
         out_f[POSITION, i] = p * step_base
         out_f[EQUITY_OUT, i] = eq
-        out_f[PREV_EQUITY, i] = eq0
-        out_f[PREV_PEAK, i] = pk0
         out_i[BLOCK, i] = block_numbers[t1]
         out_i[OUTCOME, i] = fcode
         out_i[SENT, i] = sent

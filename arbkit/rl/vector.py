@@ -332,6 +332,7 @@ class ArbitrageVectorEnv(VectorEnv[F32Array, IntArray, npt.NDArray[Any]]):
         out_f = np.empty((N_FLOAT_OUT, row))
         out_i = np.empty((3, row), dtype=np.int64)
         out_b = np.empty((N_BOOL_OUT, row), dtype=bool)
+        out_b[NEED_FSUM] = False  # the kernel sets only the lanes to sum
         counts = step_lanes(actions, resetting, mode, *self._state_args, obs, out_f, out_i, out_b)
         return obs, out_f[:, :n], out_i[:, :n], out_b[:, :n], counts
 
