@@ -15,6 +15,7 @@ from arbkit.workspace.stages import (
     train_route_model,
     validate,
     write_metrics,
+    write_plot_data,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "train_route_model",
     "validate",
     "write_metrics",
+    "write_plot_data",
 ]

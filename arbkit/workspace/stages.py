@@ -44,6 +44,7 @@ __all__ = [
     "train_route_model",
     "validate",
     "write_metrics",
+    "write_plot_data",
 ]
 
 
@@ -84,6 +85,20 @@ def write_metrics(path: str | os.PathLike[str], metrics: Mapping[str, Any]) -> P
 
     data = json.dumps(clean(dict(metrics)), indent=2, sort_keys=True).encode() + b"\n"
     return write_atomic(Path(path), data)
+
+
+def write_plot_data(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write rows for ``dvc plots`` as a JSON list of records (atomically).
+
+    Non-finite floats become ``null``.
+    """
+
+    def plain(v: Any) -> Any:
+        v = v.item() if isinstance(v, np.generic) else v
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    records = [{str(k): plain(v) for k, v in r.items()} for r in rows]
+    return write_atomic(Path(path), json.dumps(records, indent=1).encode() + b"\n")
 
 
 def make_histories(

@@ -84,6 +84,11 @@ def test_the_pipeline_notebooks_run_end_to_end_with_small_parameters(tmp_path: P
     }
     assert set(metrics) == {"data", "features", "route_model", "rl_policy", "validate", "promotion"}
     assert metrics["data"]["test_blocks"] == 1_500
+    plots = tmp_path / "metrics" / "plots"
+    reliability = json.loads((plots / "reliability.json").read_text())
+    assert reliability and {"mean_predicted", "observed_rate", "count"} <= set(reliability[0])
+    rewards = json.loads((plots / "rl_rewards.json").read_text())
+    assert [r["episode"] for r in rewards] == [0, 1, 2, 3]
     for key in ("accuracy", "majority_rate", "auc", "brier_skill", "ece"):
         assert key in metrics["route_model"]
     promo = metrics["promotion"]
