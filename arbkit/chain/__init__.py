@@ -1,0 +1,51 @@
+"""Local chain tooling: an anvil node and the real Uniswap V2 contracts from npm.
+
+Needs the ``chain`` extra (web3) and the npm packages pinned in ``package.json``
+(``npm ci`` in the project root installs anvil, Uniswap V2's build artifacts and solc-js).
+"""
+
+from arbkit.chain.node import (
+    DEFAULT_CHAIN_ID,
+    DEFAULT_MNEMONIC,
+    AnvilNode,
+    ChainError,
+    anvil_binary,
+    attach,
+    find_node_modules,
+    redact_url,
+)
+from arbkit.chain.uniswap import (
+    PAIR_INIT_CODE_HASH,
+    DeployedToken,
+    UniswapV2Deployment,
+    create_pair_with_liquidity,
+    deploy_erc20,
+    deploy_uniswap_v2,
+    get_reserves,
+    load_artifact,
+    mine_and_wait,
+    pair_init_code_hash,
+    send_and_mine,
+)
+
+__all__ = [
+    "DEFAULT_CHAIN_ID",
+    "DEFAULT_MNEMONIC",
+    "PAIR_INIT_CODE_HASH",
+    "AnvilNode",
+    "ChainError",
+    "DeployedToken",
+    "UniswapV2Deployment",
+    "anvil_binary",
+    "attach",
+    "create_pair_with_liquidity",
+    "deploy_erc20",
+    "deploy_uniswap_v2",
+    "find_node_modules",
+    "get_reserves",
+    "load_artifact",
+    "mine_and_wait",
+    "pair_init_code_hash",
+    "redact_url",
+    "send_and_mine",
+]
