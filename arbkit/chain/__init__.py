@@ -1,4 +1,7 @@
-"""Local chain tooling: an anvil node and the real Uniswap V2 contracts from npm.
+"""Local chain tooling: anvil, the real Uniswap V2 contracts, solc-js, batched reserve reads.
+
+An anvil node, the real Uniswap V2 contracts from npm, the project's Solidity compiled
+with solc-js, and pool reserves read in one JSON-RPC batch.
 
 Needs the ``chain`` extra (web3) and the npm packages pinned in ``package.json``
 (``npm ci`` in the project root installs anvil, Uniswap V2's build artifacts and solc-js).
@@ -13,6 +16,19 @@ from arbkit.chain.node import (
     attach,
     find_node_modules,
     redact_url,
+)
+from arbkit.chain.reader import (
+    PairReserves,
+    ReserveTracker,
+    read_reserves,
+    resolve_block,
+)
+from arbkit.chain.solidity import (
+    SolidityError,
+    compile_contracts,
+    deploy_compiled,
+    load_contract,
+    solc_version,
 )
 from arbkit.chain.uniswap import (
     PAIR_INIT_CODE_HASH,
@@ -35,17 +51,26 @@ __all__ = [
     "AnvilNode",
     "ChainError",
     "DeployedToken",
+    "PairReserves",
+    "ReserveTracker",
+    "SolidityError",
     "UniswapV2Deployment",
     "anvil_binary",
     "attach",
+    "compile_contracts",
     "create_pair_with_liquidity",
+    "deploy_compiled",
     "deploy_erc20",
     "deploy_uniswap_v2",
     "find_node_modules",
     "get_reserves",
     "load_artifact",
+    "load_contract",
     "mine_and_wait",
     "pair_init_code_hash",
+    "read_reserves",
     "redact_url",
+    "resolve_block",
     "send_and_mine",
+    "solc_version",
 ]
