@@ -28,23 +28,6 @@ FIRST_DEV_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 FIRST_DEV_KEY = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 
-def require_npm_packages() -> Path:
-    """Return node_modules; skip (locally) or fail (CI=true) when `npm ci` has not run."""
-    try:
-        anvil_binary()
-        return find_node_modules()
-    except ConfigError as exc:
-        msg = f"the npm chain tooling is not installed ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{msg} -- CI must run `npm ci`", pytrace=False)
-        pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
-def npm_packages() -> Path:
-    return require_npm_packages()
-
-
 @pytest.fixture
 def node(npm_packages: Path) -> Iterator[AnvilNode]:
     with AnvilNode() as running:

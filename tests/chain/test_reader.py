@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import urllib.request
@@ -21,7 +20,7 @@ from web3.contract import Contract
 from web3.providers.base import JSONBaseProvider
 from web3.providers.rpc import HTTPProvider
 
-from arbkit.chain.node import AnvilNode, ChainError, anvil_binary, attach, find_node_modules
+from arbkit.chain.node import AnvilNode, ChainError, attach
 from arbkit.chain.reader import PairReserves, ReserveTracker, read_reserves, resolve_block
 from arbkit.chain.uniswap import (
     UniswapV2Deployment,
@@ -38,23 +37,6 @@ GAS = 300_000
 N_PAIRS = 5
 # Distinct, non-round liquidity per pair (base units, 18 decimals).
 LIQUIDITY = [((i + 1) * 10**21 + 7 * i, (3 * i + 2) * 10**20 + 11 * i) for i in range(N_PAIRS)]
-
-
-def require_npm_packages() -> Path:
-    """Return node_modules; skip (locally) or fail (CI=true) when `npm ci` has not run."""
-    try:
-        anvil_binary()
-        return find_node_modules()
-    except ConfigError as exc:
-        msg = f"the npm chain tooling is not installed ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{msg} -- CI must run `npm ci`", pytrace=False)
-        pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
-def npm_packages() -> Path:
-    return require_npm_packages()
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
-from arbkit.chain.node import AnvilNode, ChainError, anvil_binary, find_node_modules
+from arbkit.chain.node import AnvilNode, ChainError
 from arbkit.chain.uniswap import (
     CORE_PACKAGE,
     PAIR_INIT_CODE_HASH,
@@ -35,23 +34,6 @@ from arbkit.market.amm import get_amount_out
 GAS = 300_000
 RESERVE_A = 1_000 * 10**18
 RESERVE_B = 3_000 * 10**18
-
-
-def require_npm_packages() -> Path:
-    """Return node_modules; skip (locally) or fail (CI=true) when `npm ci` has not run."""
-    try:
-        anvil_binary()
-        return find_node_modules()
-    except ConfigError as exc:
-        msg = f"the npm chain tooling is not installed ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{msg} -- CI must run `npm ci`", pytrace=False)
-        pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
-def npm_packages() -> Path:
-    return require_npm_packages()
 
 
 @dataclass
