@@ -43,6 +43,12 @@ from arbkit.chain.uniswap import (
     pair_init_code_hash,
     send_and_mine,
 )
+from arbkit.chain.venues import (
+    add_liquidity,
+    deploy_fee_pair,
+    pair_fee_bps,
+    swap_exact_in,
+)
 
 __all__ = [
     "DEFAULT_CHAIN_ID",
@@ -55,22 +61,26 @@ __all__ = [
     "ReserveTracker",
     "SolidityError",
     "UniswapV2Deployment",
+    "add_liquidity",
     "anvil_binary",
     "attach",
     "compile_contracts",
     "create_pair_with_liquidity",
     "deploy_compiled",
     "deploy_erc20",
+    "deploy_fee_pair",
     "deploy_uniswap_v2",
     "find_node_modules",
     "get_reserves",
     "load_artifact",
     "load_contract",
     "mine_and_wait",
+    "pair_fee_bps",
     "pair_init_code_hash",
     "read_reserves",
     "redact_url",
     "resolve_block",
     "send_and_mine",
     "solc_version",
+    "swap_exact_in",
 ]
