@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
 from arbkit.chain import solidity
-from arbkit.chain.node import NODE_MODULES_ENV, AnvilNode, ChainError, anvil_binary
+from arbkit.chain.node import NODE_MODULES_ENV, AnvilNode, ChainError
 from arbkit.chain.solidity import (
     SolidityError,
     compile_contracts,
@@ -24,7 +23,6 @@ from arbkit.chain.solidity import (
     default_cache_dir,
     deploy_compiled,
     load_contract,
-    solc_version,
 )
 from arbkit.chain.uniswap import (
     create_pair_with_liquidity,
@@ -39,23 +37,6 @@ GAS = 300_000
 USDC_SUPPLY = 10_000_000 * 10**6
 ARB_SUPPLY = 1_000_000 * 10**18
 TOKEN_SOURCE = contracts_dir() / "ArbkitToken.sol"
-
-
-def require_solc() -> str:
-    """Return solc's version; skip (locally) or fail (CI=true) without node/`npm ci`."""
-    try:
-        anvil_binary()
-        return solc_version()
-    except ConfigError as exc:
-        msg = f"the npm chain tooling or Node.js is not installed ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{msg} -- CI must install Node.js 20 and run `npm ci`", pytrace=False)
-        pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
-def solc() -> str:
-    return require_solc()
 
 
 @pytest.fixture(scope="module")

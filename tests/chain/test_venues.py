@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from web3.exceptions import ContractLogicError
 from web3.types import TxParams
 
 from arbkit.chain.node import AnvilNode, ChainError
-from arbkit.chain.solidity import compile_contracts, deploy_compiled, load_contract, solc_version
+from arbkit.chain.solidity import compile_contracts, deploy_compiled, load_contract
 from arbkit.chain.uniswap import (
     UniswapV2Deployment,
     create_pair_with_liquidity,
@@ -75,17 +74,6 @@ contract FlashCallee {
 """
 
 
-def require_solc() -> str:
-    """Return solc's version; skip (locally) or fail (CI=true) without node/`npm ci`."""
-    try:
-        return solc_version()
-    except ConfigError as exc:
-        msg = f"Node.js or solc-js is not installed ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{msg} -- CI must install Node.js 20 and run `npm ci`", pytrace=False)
-        pytest.skip(msg)
-
-
 @dataclass
 class Venues:
     node: AnvilNode
@@ -114,8 +102,9 @@ class Venues:
 
 
 @pytest.fixture(scope="module")
-def venues(npm_packages: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venues]:
-    require_solc()
+def venues(
+    npm_packages: Path, solc: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Venues]:
     cache = tmp_path_factory.mktemp("solc-cache")
     token = load_contract("ArbkitToken", cache_dir=cache)  # compiles contracts/ once
     with AnvilNode() as node:
