@@ -45,6 +45,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint
 
 from arbkit.errors import ArbkitError, ConfigError
+from arbkit.redact import redact_url
 
 __all__ = [
     "DEFAULT_CHAIN_ID",
@@ -166,27 +167,6 @@ def anvil_binary(node_modules: Path | None = None) -> Path:
     raise ConfigError(
         f"the anvil binary is not installed (looked for {candidates[0]}); {_NPM_HINT}"
     )
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` reduced to scheme, host and port, safe to show in errors and logs.
-
-    User names, passwords, query strings and fragments are dropped, and a non-empty
-    path (which often carries an API key, as in ``/v3/<key>``) is shown as ``/...``.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.scheme or not host:
-        return "<unparseable URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
-    path = "/..." if parts.path.strip("/") else ""
-    return f"{parts.scheme}://{netloc}{path}"
 
 
 def _rpc_post(url: str, method: str, params: list[Any], timeout: float) -> Any:
