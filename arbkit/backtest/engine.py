@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ __all__ = [
     "BlockView",
     "Order",
     "PortfolioView",
+    "ReplayRun",
     "Simulator",
     "prepare_candidates",
 ]
@@ -230,167 +231,23 @@ class Simulator:
 
     def run_sync(self) -> BacktestResult:
         """Run the backtest and return its results."""
-        from arbkit.features.regime import build_regime_features
+        run = self.start()
+        for t in range(self.history.n_blocks):
+            run.step(t)
+        return run.finish()
 
-        cfg = self.config
-        h = self.history
-        replay = self.replay
-        model = self.model
-        n = h.n_blocks
-        cands = self.candidates
-        draws = replay.draws(cfg.seed)
-        baseline = _default_outcomes(replay, cfg.seed, draws)
-        regime = build_regime_features(h)
-        regime_cols = {c: regime[c].to_list() for c in regime.columns}
-        blocks = h.block_numbers
-        timestamps = h.blocks["timestamp"].to_list()
-        native = cfg.scan.native_token
-        quote = cfg.scan.quote_token
-        unit_native = model.unit_price(native)
-        unit_quote = model.unit_price(quote)
-        eth0 = float(unit_native[0] * 10 ** cfg.scan.token_decimals[native])
-        if not math.isfinite(eth0) or eth0 <= 0:
-            raise DataError("Simulator: no ETH price at the first block")
-        initial = cfg.portfolio_value_eth * eth0
-        state = _State()
-        q_dec = cfg.scan.token_decimals[quote]
-        state.units[quote] = int(initial * 10**q_dec)
-        spot_pool = self._spot_pool(native)
-        policy = self.policy
-        every = bool(policy.every_block)
-        ledger = replay.ledger()
-        policy.on_start(
-            RunSetup(
-                history=h,
-                candidates=cands,
-                n_blocks=n,
-                first_block=int(blocks[0]),
-                seed=cfg.seed,
-                scan=cfg.scan,
-                execution=cfg.execution,
-                latency_ms=cfg.latency_ms,
-                priority_fee_wei=replay.priority_fee_wei,
-                max_candidates=replay.max_candidates,
-            )
-        )
-        if policy.foresight:
-            # only the foresight policy is handed the run's candidates and luck in advance
-            policy.on_foresight(replay, draws)  # type: ignore[attr-defined]
-        records: list[dict[str, Any]] = []
-        # equity deltas by block position (arbitrage P&L lands at the including block)
-        pnl_delta = np.zeros(n)
-        unit_delta: dict[str, FloatArray] = {}
-        peak = initial
-        progress = _progress(n, cfg.progress, policy.name)
-        starts = replay.starts
+    def start(self, execute: ExecuteHook | None = None) -> ReplayRun:
+        """Start a run to be driven block by block (what :meth:`run_sync` does in one go).
 
-        def value_at(t: int) -> tuple[float, float]:
-            nat = state.units.get(native, 0)
-            nat_q = float(nat) * float(unit_native[t])
-            q = float(state.units.get(quote, 0)) * float(unit_quote[t])
-            return nat_q, q
-
-        for t in range(n):
-            if progress is not None and t % 2_000 == 0:
-                progress(t)
-            # reveal the outcomes known at this block
-            if state.pending:
-                due = [d for d in state.pending if d.reveal_t <= t]
-                if due:
-                    state.pending = [d for d in state.pending if d.reveal_t > t]
-                    for d in due:
-                        state.cash_quote += d.outcome.net_profit_quote
-                        policy.on_outcome(d.order, d.outcome, d.view)
-            lo, hi = int(starts[t]), int(starts[t + 1])
-            allowed = ledger.free(t) if hi > lo else []
-            if not allowed and not every:
-                continue
-            nat_q, q_q = value_at(t)
-            equity = state.cash_quote + nat_q + q_q
-            peak = max(peak, equity)
-            view = BlockView(
-                t=t,
-                block=int(blocks[t]),
-                timestamp=int(timestamps[t]),
-                candidates=(
-                    cands.slice(lo, hi - lo)
-                    if len(allowed) == hi - lo
-                    else (cands[allowed] if allowed else cands.clear())
-                ),
-                regime={k: v[t] for k, v in regime_cols.items()},
-                portfolio=PortfolioView(
-                    equity_quote=equity,
-                    initial_equity_quote=initial,
-                    cash_quote=state.cash_quote + q_q,
-                    native_units=state.units.get(native, 0),
-                    native_value_quote=nat_q,
-                    eth_price_quote=float(unit_native[t] * 10 ** cfg.scan.token_decimals[native]),
-                    pnl_quote=equity - initial,
-                    drawdown=0.0 if peak <= 0 else max(0.0, 1.0 - equity / peak),
-                ),
-            )
-            if equity <= 0:
-                continue  # ruined: nothing left to trade with
-            orders = policy.on_block(view)
-            flash_done = False
-            for order in orders:
-                if order.cand_id is not None:
-                    cid = int(order.cand_id)
-                    if cid not in allowed:
-                        raise ArbkitError(
-                            f"{policy.name}: order for candidate {cid} not offered at block "
-                            f"{int(blocks[t])}"
-                        )
-                    if flash_done:
-                        continue  # one candidate trade per block
-                    flash_done = True
-                    order = self._cap_inventory(cid, order, view.portfolio.equity_quote)
-                    outcome = self._execute(cid, order, draws, baseline)
-                    records.append(self._record(cid, order, outcome, policy.name))
-                    inc = outcome.included_block
-                    reveal = replay.reveal_position(t, inc)
-                    if inc is not None:
-                        pnl_delta[reveal] += outcome.net_profit_quote
-                    ledger.take(cid, reveal, inc is not None)
-                    state.pending.append(_Pending(order, outcome, view, reveal))
-                elif order.side in ("buy", "sell"):
-                    spot = self._spot(t, order, state, spot_pool, native, quote, unit_delta)
-                    if spot is not None:
-                        records.append(spot)
-                        pnl_delta[min(t + 1, n - 1)] -= spot["gas_paid_quote"]
-                elif order.side is not None:
-                    raise ArbkitError(f"{policy.name}: unknown order side {order.side!r}")
-        if progress is not None:
-            progress(n)
-        # outcomes known only after the last block are revealed at the end
-        for d in state.pending:
-            policy.on_outcome(d.order, d.outcome, d.view)
-        curve = self._equity_curve(
-            initial, pnl_delta, unit_delta, unit_native, unit_quote, native, quote
-        )
-        from arbkit.backtest.analytics import compute_metrics
-
-        trades = _trades_frame(records)
-        metrics = compute_metrics(trades, curve, blocks_per_day=cfg.blocks_per_day)
-        metrics.update({"policy": policy.name, "n_blocks": n, "seed": cfg.seed})
-        extras: dict[str, Any] = {}
-        if policy.upper_bound_quote is not None:
-            extras["upper_bound"] = float(policy.upper_bound_quote)
-        pairs = policy.calibration
-        if pairs:
-            # the model's predicted success probability and what happened, per trade
-            extras["calibration"] = list(pairs)
-        if self.record_executions is not None:
-            from arbkit.decider.history import executions_table, new_run_id, record_executions
-
-            log = record_executions(
-                self.record_executions,
-                executions_table(replay, trades),
-                source="backtest",
-                run_id=new_run_id("backtest", policy.name, f"seed{cfg.seed}"),
-            )
-            extras["executions_path"] = str(log)
-        return BacktestResult(metrics, trades, curve, extras)
+        Parameters
+        ----------
+        execute
+            Called for each candidate order the policy sends, before the execution
+            model: ``execute(cand_id, order, view)`` returns the trade's
+            :class:`Outcome` when something else decides it (a chain, in the live
+            runner), or ``None`` to let the one execution model decide, as in a backtest.
+        """
+        return ReplayRun(self, execute)
 
     # -- helpers -------------------------------------------------------------------------
     def _spot_pool(self, native: str) -> str | None:
@@ -554,6 +411,249 @@ class Simulator:
                 "equity_quote": equity,
             }
         )
+
+
+ExecuteHook = Callable[[int, Order, BlockView], "Outcome | None"]
+"""``execute(cand_id, order, view) -> Outcome | None`` (see :meth:`Simulator.start`)."""
+
+
+class ReplayRun:
+    """One run of a policy through the one replay, driven block by block.
+
+    :meth:`Simulator.run_sync` steps it over every block; the live runner steps it as
+    blocks arrive, so a dry-run pays exactly what the backtest pays for the same orders.
+    Blocks must be stepped in order, each once; :meth:`finish` reveals what is still
+    pending and returns the results.
+
+    Parameters
+    ----------
+    sim
+        The simulator (policy, history, replay and options).
+    execute
+        See :meth:`Simulator.start`.
+
+    Attributes
+    ----------
+    records
+        One dict per trade so far (the rows of ``BacktestResult.trades``).
+    """
+
+    def __init__(self, sim: Simulator, execute: ExecuteHook | None = None) -> None:
+        from arbkit.features.regime import build_regime_features
+
+        self.sim = sim
+        self.execute = execute
+        cfg = sim.config
+        h = sim.history
+        replay = sim.replay
+        model = sim.model
+        self.n = h.n_blocks
+        self.cands = sim.candidates
+        self.draws = replay.draws(cfg.seed)
+        self.baseline = _default_outcomes(replay, cfg.seed, self.draws)
+        regime = build_regime_features(h)
+        self.regime_cols = {c: regime[c].to_list() for c in regime.columns}
+        self.blocks = h.block_numbers
+        self.timestamps = h.blocks["timestamp"].to_list()
+        self.native = cfg.scan.native_token
+        self.quote = cfg.scan.quote_token
+        self.unit_native = model.unit_price(self.native)
+        self.unit_quote = model.unit_price(self.quote)
+        eth0 = float(self.unit_native[0] * 10 ** cfg.scan.token_decimals[self.native])
+        if not math.isfinite(eth0) or eth0 <= 0:
+            raise DataError("Simulator: no ETH price at the first block")
+        self.initial = cfg.portfolio_value_eth * eth0
+        self.state = _State()
+        q_dec = cfg.scan.token_decimals[self.quote]
+        self.state.units[self.quote] = int(self.initial * 10**q_dec)
+        self.spot_pool = sim._spot_pool(self.native)
+        self.policy = sim.policy
+        self.every = bool(self.policy.every_block)
+        self.ledger = replay.ledger()
+        self.policy.on_start(
+            RunSetup(
+                history=h,
+                candidates=self.cands,
+                n_blocks=self.n,
+                first_block=int(self.blocks[0]),
+                seed=cfg.seed,
+                scan=cfg.scan,
+                execution=cfg.execution,
+                latency_ms=cfg.latency_ms,
+                priority_fee_wei=replay.priority_fee_wei,
+                max_candidates=replay.max_candidates,
+            )
+        )
+        if self.policy.foresight:
+            # only the foresight policy is handed the run's candidates and luck in advance
+            self.policy.on_foresight(replay, self.draws)  # type: ignore[attr-defined]
+        self.records: list[dict[str, Any]] = []
+        # equity deltas by block position (arbitrage P&L lands at the including block)
+        self.pnl_delta = np.zeros(self.n)
+        self.unit_delta: dict[str, FloatArray] = {}
+        self.peak = self.initial
+        self.progress = _progress(self.n, cfg.progress, self.policy.name)
+        self.next_t = 0
+        self.last_view: BlockView | None = None
+
+    def _value_at(self, t: int) -> tuple[float, float]:
+        nat = self.state.units.get(self.native, 0)
+        nat_q = float(nat) * float(self.unit_native[t])
+        q = float(self.state.units.get(self.quote, 0)) * float(self.unit_quote[t])
+        return nat_q, q
+
+    def equity_at(self, t: int) -> float:
+        """Return the portfolio's equity at block position ``t``, in quote."""
+        nat_q, q_q = self._value_at(t)
+        return self.state.cash_quote + nat_q + q_q
+
+    def step(self, t: int) -> list[dict[str, Any]]:
+        """Run block position ``t``: reveal due outcomes, offer the free candidates, execute.
+
+        Returns
+        -------
+        list of dict
+            The trades sent at this block (rows of ``BacktestResult.trades``).
+
+        Raises
+        ------
+        ArbkitError
+            If ``t`` is not the next block, or the policy orders a candidate it was not
+            offered.
+        """
+        if t != self.next_t:
+            raise ArbkitError(f"ReplayRun.step: expected block position {self.next_t}, got {t}")
+        self.next_t += 1
+        sim, state, policy, replay = self.sim, self.state, self.policy, self.sim.replay
+        cfg = sim.config
+        if self.progress is not None and t % 2_000 == 0:
+            self.progress(t)
+        # reveal the outcomes known at this block
+        if state.pending:
+            due = [d for d in state.pending if d.reveal_t <= t]
+            if due:
+                state.pending = [d for d in state.pending if d.reveal_t > t]
+                for d in due:
+                    state.cash_quote += d.outcome.net_profit_quote
+                    policy.on_outcome(d.order, d.outcome, d.view)
+        starts = replay.starts
+        lo, hi = int(starts[t]), int(starts[t + 1])
+        allowed = self.ledger.free(t) if hi > lo else []
+        if not allowed and not self.every:
+            return []
+        nat_q, q_q = self._value_at(t)
+        equity = state.cash_quote + nat_q + q_q
+        self.peak = max(self.peak, equity)
+        cands = self.cands
+        view = BlockView(
+            t=t,
+            block=int(self.blocks[t]),
+            timestamp=int(self.timestamps[t]),
+            candidates=(
+                cands.slice(lo, hi - lo)
+                if len(allowed) == hi - lo
+                else (cands[allowed] if allowed else cands.clear())
+            ),
+            regime={k: v[t] for k, v in self.regime_cols.items()},
+            portfolio=PortfolioView(
+                equity_quote=equity,
+                initial_equity_quote=self.initial,
+                cash_quote=state.cash_quote + q_q,
+                native_units=state.units.get(self.native, 0),
+                native_value_quote=nat_q,
+                eth_price_quote=float(
+                    self.unit_native[t] * 10 ** cfg.scan.token_decimals[self.native]
+                ),
+                pnl_quote=equity - self.initial,
+                drawdown=0.0 if self.peak <= 0 else max(0.0, 1.0 - equity / self.peak),
+            ),
+        )
+        self.last_view = view
+        if equity <= 0:
+            return []  # ruined: nothing left to trade with
+        orders = policy.on_block(view)
+        flash_done = False
+        sent: list[dict[str, Any]] = []
+        for order in orders:
+            if order.cand_id is not None:
+                cid = int(order.cand_id)
+                if cid not in allowed:
+                    raise ArbkitError(
+                        f"{policy.name}: order for candidate {cid} not offered at block "
+                        f"{int(self.blocks[t])}"
+                    )
+                if flash_done:
+                    continue  # one candidate trade per block
+                flash_done = True
+                order = sim._cap_inventory(cid, order, view.portfolio.equity_quote)
+                outcome = self.execute(cid, order, view) if self.execute is not None else None
+                if outcome is None:
+                    outcome = sim._execute(cid, order, self.draws, self.baseline)
+                record = sim._record(cid, order, outcome, policy.name)
+                self.records.append(record)
+                sent.append(record)
+                inc = outcome.included_block
+                reveal = replay.reveal_position(t, inc)
+                if inc is not None:
+                    self.pnl_delta[reveal] += outcome.net_profit_quote
+                self.ledger.take(cid, reveal, inc is not None)
+                state.pending.append(_Pending(order, outcome, view, reveal))
+            elif order.side in ("buy", "sell"):
+                spot = sim._spot(
+                    t, order, state, self.spot_pool, self.native, self.quote, self.unit_delta
+                )
+                if spot is not None:
+                    self.records.append(spot)
+                    sent.append(spot)
+                    self.pnl_delta[min(t + 1, self.n - 1)] -= spot["gas_paid_quote"]
+            elif order.side is not None:
+                raise ArbkitError(f"{policy.name}: unknown order side {order.side!r}")
+        return sent
+
+    def finish(self) -> BacktestResult:
+        """Reveal what is still pending and return the results of the blocks stepped."""
+        sim, state, policy, replay = self.sim, self.state, self.policy, self.sim.replay
+        cfg = sim.config
+        if self.progress is not None:
+            self.progress(self.n)
+        # outcomes known only after the last block are revealed at the end
+        for d in state.pending:
+            policy.on_outcome(d.order, d.outcome, d.view)
+        state.pending = []
+        curve = sim._equity_curve(
+            self.initial,
+            self.pnl_delta,
+            self.unit_delta,
+            self.unit_native,
+            self.unit_quote,
+            self.native,
+            self.quote,
+        )
+        if self.next_t < self.n:
+            curve = curve.head(self.next_t)
+        from arbkit.backtest.analytics import compute_metrics
+
+        trades = _trades_frame(self.records)
+        metrics = compute_metrics(trades, curve, blocks_per_day=cfg.blocks_per_day)
+        metrics.update({"policy": policy.name, "n_blocks": self.next_t, "seed": cfg.seed})
+        extras: dict[str, Any] = {}
+        if policy.upper_bound_quote is not None:
+            extras["upper_bound"] = float(policy.upper_bound_quote)
+        pairs = policy.calibration
+        if pairs:
+            # the model's predicted success probability and what happened, per trade
+            extras["calibration"] = list(pairs)
+        if sim.record_executions is not None:
+            from arbkit.decider.history import executions_table, new_run_id, record_executions
+
+            log = record_executions(
+                sim.record_executions,
+                executions_table(replay, trades),
+                source="backtest",
+                run_id=new_run_id("backtest", policy.name, f"seed{cfg.seed}"),
+            )
+            extras["executions_path"] = str(log)
+        return BacktestResult(metrics, trades, curve, extras)
 
 
 def _trades_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
