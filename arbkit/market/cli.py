@@ -2,20 +2,23 @@
 
 web3 is imported inside the commands, so that ``arbkit --help`` stays fast.
 RPC URLs often carry an API key (in the user-info part, a path segment or the
-query string): they are only ever shown masked by :func:`_mask_url`, and error
-messages are scrubbed of them by :func:`_scrub`.
+query string): they are only ever shown as :func:`arbkit.redact.redact_url` gives
+them (scheme, host and port), and error messages are scrubbed of them by
+:func:`arbkit.redact.scrub_url`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import typer
 
 from arbkit.errors import ArbkitError, DataError
+from arbkit.redact import redact_url, scrub_url
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
@@ -31,72 +34,9 @@ data_app = typer.Typer(
     add_completion=False,
 )
 
-_MASK = "***"
-_KEY_LIKE = re.compile(r"[A-Za-z0-9_\-]{21,}")
-"""A path segment that may be an API key: more than 20 key characters."""
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^\"')]+")
 _SCHEMES = ("http", "https")
-
-
-def _url_secrets(url: str) -> list[tuple[str, str]]:
-    # (text, replacement) pairs for the pieces of ``url`` that may be credentials, with
-    # enough context (``user:pass@``, ``name=value``) that short secrets never match
-    # unrelated text.
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    secrets: list[tuple[str, str]] = []
-    userinfo, at, _ = parts.netloc.rpartition("@")
-    if at and userinfo:
-        secrets.append((f"{userinfo}@", f"{_MASK}@"))
-    secrets.extend((seg, _MASK) for seg in parts.path.split("/") if _KEY_LIKE.fullmatch(seg))
-    for pair in parts.query.split("&"):
-        name, eq, value = pair.partition("=")
-        if eq and value:
-            secrets.append((pair, f"{name}={_MASK}"))
-    return secrets
-
-
-def _mask_url(url: str) -> str:
-    """Return ``url`` with the credentials it may embed replaced by ``***``.
-
-    The user-info part (``user:password@``), every path segment that looks like
-    an API key (more than 20 characters of ``[A-Za-z0-9_-]``) and every query
-    value are masked; the scheme, host, port and other path segments are kept.
-
-    Parameters
-    ----------
-    url
-        Any URL, valid or not.
-
-    Returns
-    -------
-    str
-        The masked URL, or ``"<unparseable URL>"`` when ``url`` cannot be split.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    userinfo, at, host = parts.netloc.rpartition("@")
-    netloc = f"{_MASK}@{host}" if at and userinfo else host
-    path = "/".join(_MASK if _KEY_LIKE.fullmatch(seg) else seg for seg in parts.path.split("/"))
-    query = "&".join(
-        f"{name}={_MASK}" if eq and value else pair
-        for pair in parts.query.split("&")
-        for name, eq, value in [pair.partition("=")]
-    )
-    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
-
-
-def _scrub(text: str, url: str) -> str:
-    # Remove the URL's credentials from a message (requests quotes URLs in its errors).
-    text = text.replace(url, _mask_url(url))
-    for secret, replacement in sorted(_url_secrets(url), key=lambda s: len(s[0]), reverse=True):
-        text = text.replace(secret, replacement)
-    return text
 
 
 def _fail(message: str) -> NoReturn:
@@ -105,18 +45,18 @@ def _fail(message: str) -> NoReturn:
 
 
 def _check_rpc_url(rpc_url: str) -> None:
-    shown = _mask_url(rpc_url)
+    shown = redact_url(rpc_url)
+    # A URL with no scheme or host has nothing safe to show: name the option only.
+    option = "--rpc-url" if shown.startswith("<") else f"--rpc-url {shown}"
     try:
         parts = urlsplit(rpc_url)
     except ValueError as exc:
-        raise ValueError(f"--rpc-url {shown} is not a valid URL") from exc
+        raise ValueError(f"{option} is not a valid URL") from exc
     if parts.scheme.lower() not in _SCHEMES:
         scheme = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
-        raise ValueError(
-            f"--rpc-url {shown} has {scheme}: use an http:// or https:// JSON-RPC endpoint"
-        )
+        raise ValueError(f"{option} has {scheme}: use an http:// or https:// JSON-RPC endpoint")
     if not parts.hostname:
-        raise ValueError(f"--rpc-url {shown} has no host")
+        raise ValueError(f"{option} has no host")
 
 
 def _checksum_pool(pool: str) -> ChecksumAddress:
@@ -133,21 +73,24 @@ def _checksum_pool(pool: str) -> ChecksumAddress:
     return _Web3.to_checksum_address(pool)
 
 
-def _connect(rpc_url: str) -> tuple[Web3, int]:
+def _connect(rpc_url: str, timeout_s: float) -> tuple[Web3, int]:
     # Connect and ask the chain id; a clear error naming the (masked) URL when it fails.
+    # web3's own retries are off: fetch_v2_logs retries what is transient, and only that.
     from eth_abi.exceptions import DecodingError
     from web3 import Web3 as _Web3
     from web3.exceptions import Web3Exception
 
-    w3 = _Web3(_Web3.HTTPProvider(rpc_url))
+    provider = _Web3.HTTPProvider(
+        rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
+    )
+    w3 = _Web3(provider)
     try:
         chain_id = w3.eth.chain_id
     except (OSError, ValueError, Web3Exception, DecodingError) as exc:
         found = _ERRNO.search(str(exc))
         reason = found.group(0).strip() if found else f"{type(exc).__name__}: {exc}"
-        raise ArbkitError(
-            f"cannot connect to the RPC node at {_mask_url(rpc_url)} ({_scrub(reason, rpc_url)})"
-        ) from exc
+        shown, why = redact_url(rpc_url), scrub_url(reason, rpc_url)
+        raise ArbkitError(f"cannot connect to the RPC node at {shown} ({why})") from exc
     return w3, chain_id
 
 
@@ -182,6 +125,9 @@ def _check_arguments(
     venue: str | None,
     fee_bps: int | None,
     tokens: tuple[str | None, str | None],
+    timeout_s: float,
+    retries: int,
+    retry_backoff_s: float,
 ) -> None:
     if from_block < 0:
         raise ValueError(f"--from-block must be >= 0, got {from_block}")
@@ -189,6 +135,12 @@ def _check_arguments(
         raise ValueError(f"--from-block {from_block} is after --to-block {to_block}")
     if chunk_size < 1:
         raise ValueError(f"--chunk-size must be >= 1, got {chunk_size}")
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(f"--timeout must be a number of seconds > 0, got {timeout_s}")
+    if retries < 0:
+        raise ValueError(f"--retries must be >= 0, got {retries}")
+    if not (math.isfinite(retry_backoff_s) and retry_backoff_s >= 0):
+        raise ValueError(f"--retry-backoff must be a number of seconds >= 0, got {retry_backoff_s}")
     if venue is not None and not venue.strip():
         raise ValueError("--venue must not be empty")
     if fee_bps is not None and not 0 <= fee_bps <= 10_000:
@@ -238,6 +190,17 @@ def fetch_logs(
         str | None,
         typer.Option(help="token1 id (e.g. USDT); default: the address the pair returns."),
     ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for one RPC answer before retrying it.")
+    ] = 30.0,
+    retries: Annotated[
+        int,
+        typer.Option(help="Retries of a request after HTTP 429/5xx, a timeout or a rate limit."),
+    ] = 4,
+    retry_backoff: Annotated[
+        float,
+        typer.Option(help="Seconds before the first retry, doubled for each next one (max 8)."),
+    ] = 0.5,
 ) -> None:
     """Fetch a Uniswap V2 pair's Sync and Swap logs from a node and write them as parquet.
 
@@ -256,11 +219,23 @@ def fetch_logs(
     out
         Output folder; ``data/raw/v2_logs_<pool>_<from>_<to>/`` when ``None``.
     chunk_size
-        Blocks per ``eth_getLogs`` request (ranges the node refuses are halved).
+        Blocks per ``eth_getLogs`` request. A range the node refuses as too large
+        (HTTP 413, "query returned more than 10000 results", "block range is too
+        wide"...) is halved, down to single blocks; other node errors fail at once.
     venue, fee_bps, token0, token1
         Pool metadata written to every row. When all are omitted the venue is
         ``uniswap_v2``, the fee 30 bps and the tokens are the addresses returned by
         the pair's ``token0()``/``token1()``; ``token0`` and ``token1`` go together.
+    timeout
+        Seconds to wait for one answer of the node.
+    retries
+        Retries of a request that failed for a transient reason (HTTP 408, 425, 429,
+        5xx, a timeout, a dropped connection, a rate-limit error), waiting
+        ``retry_backoff`` seconds before the first, doubled for each next one up to 8 s
+        (or the server's ``Retry-After``). A final failure names the block range and the
+        endpoint, credentials masked.
+    retry_backoff
+        Seconds before the first retry.
     """
     from eth_abi.exceptions import DecodingError
     from web3.exceptions import Web3Exception
@@ -268,21 +243,38 @@ def fetch_logs(
     errors = (ArbkitError, ValueError, OSError, Web3Exception, DecodingError)
     try:
         _check_rpc_url(rpc_url)
-        _check_arguments(from_block, to_block, chunk_size, venue, fee_bps, (token0, token1))
+        _check_arguments(
+            from_block,
+            to_block,
+            chunk_size,
+            venue,
+            fee_bps,
+            (token0, token1),
+            timeout,
+            retries,
+            retry_backoff,
+        )
         address = _checksum_pool(pool)
     except errors as exc:
-        _fail(_scrub(str(exc), rpc_url))
+        _fail(scrub_url(str(exc), rpc_url))
 
     from arbkit.market.data import fetch_v2_logs
+    from arbkit.market.data.v2_fetch import RetryPolicy
     from arbkit.market.tables import write_table
 
-    shown_url = _mask_url(rpc_url)
+    shown_url = redact_url(rpc_url)
     try:
-        w3, chain_id = _connect(rpc_url)
+        w3, chain_id = _connect(rpc_url, timeout)
         try:
             meta = _pool_meta(w3, address, venue, fee_bps, token0, token1)
             decoded = fetch_v2_logs(
-                w3, address, from_block, to_block, chunk_size=chunk_size, meta=meta
+                w3,
+                address,
+                from_block,
+                to_block,
+                chunk_size=chunk_size,
+                meta=meta,
+                retry=RetryPolicy(retries=retries, backoff_s=retry_backoff),
             )
         except (DecodingError, DataError) as exc:
             if isinstance(exc, DataError) and not isinstance(exc.__cause__, DecodingError):
@@ -300,7 +292,7 @@ def fetch_logs(
         states_path = write_table(decoded.pool_states, folder / "pool_states.parquet")
         swaps_path = write_table(decoded.swaps, folder / "swaps.parquet")
     except errors as exc:
-        _fail(_scrub(str(exc), rpc_url))
+        _fail(scrub_url(str(exc), rpc_url))
 
     states = decoded.pool_states
     n_blocks = to_block - from_block + 1

@@ -3,12 +3,16 @@
 Semantics
 ---------
 Each :class:`AlertKind` is either *active* or not. After every recorded execution the
-collector checks every threshold (:func:`check_thresholds`); an alert is *raised* once
-when its condition starts to hold and *cleared* once when it stops holding, so one
-breach gives exactly one raise and one clear, however many executions it lasts. The
-state lives in the database and is changed in the same transaction as the execution
-that changed it, so several processes reporting into one database still raise each
-breach once, and a restart neither forgets an active alert nor raises it again.
+collector checks every threshold (:func:`check_thresholds`) and steps each alert
+(:func:`step_alert`): an alert is *raised* once its condition has been breached at
+every evaluation for the hold time ``for_s``, and *cleared* once its value has been back
+past the threshold by the kind's clear band for ``clear_for_s`` (see
+:class:`arbkit.metrics.AlertThresholds`). So one breach gives exactly one raise and one
+clear, however many executions it lasts, and a value hovering at the threshold does not
+flap. The state (active alerts and the start of any pending wait) lives in the database
+and is changed in the same transaction as the execution that changed it, so several
+processes reporting into one database still raise each breach once, and a restart
+neither forgets an active alert nor raises it again.
 
 Each raise and clear is logged (``WARNING`` and ``INFO`` on the ``arbkit.metrics``
 logger) and, when a webhook URL is configured, POSTed to it as JSON by a background
@@ -38,21 +42,24 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit
+from typing import Literal
 
 from typing_extensions import TypedDict
 
 from arbkit.metrics.config import AlertThresholds
+from arbkit.redact import redact_url
 
 __all__ = [
     "Alert",
     "AlertKind",
     "AlertRecord",
     "AlertStats",
+    "AlertStep",
     "Breach",
     "ModelAlertKind",
     "WebhookNotifier",
     "check_thresholds",
+    "step_alert",
 ]
 
 logger = logging.getLogger("arbkit.metrics")
@@ -198,6 +205,10 @@ class Breach:
         The threshold, ``None`` when the alert is disabled.
     message
         Human-readable description.
+    recovered
+        Whether the value is back past the threshold by the kind's clear band (the
+        condition for clearing an active alert); ``None`` when too few executions to
+        tell. Always ``True`` for a disabled alert.
     """
 
     kind: AlertKind
@@ -205,6 +216,25 @@ class Breach:
     value: float | None
     threshold: float | None
     message: str
+    recovered: bool | None
+
+
+@dataclass(frozen=True)
+class AlertStep:
+    """What one evaluation does to one alert.
+
+    Attributes
+    ----------
+    event
+        ``"raised"``, ``"cleared"`` or ``None`` (no change).
+    pending_since
+        UTC epoch seconds since which the condition now waiting out its hold time has
+        held (the breach of an inactive alert, the recovery of an active one); ``None``
+        when nothing is pending.
+    """
+
+    event: Literal["raised", "cleared"] | None
+    pending_since: float | None
 
 
 def _gas_share(gas_usd: float, gross_profit_usd: float) -> float | None:
@@ -214,14 +244,15 @@ def _gas_share(gas_usd: float, gross_profit_usd: float) -> float | None:
 
 
 def check_thresholds(stats: AlertStats, thresholds: AlertThresholds) -> dict[AlertKind, Breach]:
-    """Check every alert threshold against ``stats``.
+    """Check every alert threshold, and every clear band, against ``stats``.
 
     Parameters
     ----------
     stats
         Figures over the alert window (and the current drawdown).
     thresholds
-        The thresholds; a disabled one (``None``) is reported as not breached.
+        The thresholds and clear bands; a disabled threshold (``None``) is reported as
+        not breached and recovered.
 
     Returns
     -------
@@ -236,62 +267,114 @@ def check_thresholds(stats: AlertStats, thresholds: AlertThresholds) -> dict[Ale
     share = _gas_share(stats.gas_usd, stats.gross_profit_usd)
     out: dict[AlertKind, Breach] = {}
 
-    low = thresholds.min_win_rate
-    out[AlertKind.WIN_RATE] = Breach(
-        AlertKind.WIN_RATE,
-        False if low is None else (win_rate < low if enough else None),
-        win_rate,
-        low,
-        f"win rate {win_rate:.1%} vs minimum {_pct(low)} {window}",
-    )
+    def rate_breach(kind: AlertKind, rate: float, low: float | None, band: float) -> Breach:
+        name = kind.value.replace("_", " ")
+        message = f"{name} {rate:.1%} vs minimum {_pct(low)} {window}"
+        if low is None:
+            return Breach(kind, False, rate, None, message, True)
+        if not enough:
+            return Breach(kind, None, rate, low, message, None)
+        return Breach(kind, rate < low, rate, low, message, rate >= min(low + band, 1.0))
 
-    low = thresholds.min_success_rate
-    out[AlertKind.SUCCESS_RATE] = Breach(
+    out[AlertKind.WIN_RATE] = rate_breach(
+        AlertKind.WIN_RATE, win_rate, thresholds.min_win_rate, thresholds.win_rate_clear_band
+    )
+    out[AlertKind.SUCCESS_RATE] = rate_breach(
         AlertKind.SUCCESS_RATE,
-        False if low is None else (success_rate < low if enough else None),
         success_rate,
-        low,
-        f"success rate {success_rate:.1%} vs minimum {_pct(low)} {window}",
+        thresholds.min_success_rate,
+        thresholds.success_rate_clear_band,
     )
 
     high = thresholds.max_gas_share
     if share is None:
         # Gas paid with no gross profit: an unbounded share.
         gas_breached = stats.gas_usd > 0.0
+        gas_recovered = not gas_breached
         gas_text = (
             f"gas {stats.gas_usd:.2f} USD against gross profit "
             f"{stats.gross_profit_usd:.2f} USD {window}"
         )
     else:
         gas_breached = high is not None and share > high
+        gas_recovered = high is None or share <= max(high - thresholds.gas_share_clear_band, 0.0)
         gas_text = f"gas {share:.1%} of gross profit vs maximum {_pct(high)} {window}"
-    out[AlertKind.GAS_SHARE] = Breach(
-        AlertKind.GAS_SHARE,
-        False if high is None else (gas_breached if enough else None),
-        share,
-        high,
-        gas_text,
-    )
+    if high is None:
+        out[AlertKind.GAS_SHARE] = Breach(AlertKind.GAS_SHARE, False, share, None, gas_text, True)
+    elif not enough:
+        out[AlertKind.GAS_SHARE] = Breach(AlertKind.GAS_SHARE, None, share, high, gas_text, None)
+    else:
+        out[AlertKind.GAS_SHARE] = Breach(
+            AlertKind.GAS_SHARE, gas_breached, share, high, gas_text, gas_recovered
+        )
 
     high = thresholds.max_drawdown
+    drawdown = stats.drawdown
     out[AlertKind.DRAWDOWN] = Breach(
         AlertKind.DRAWDOWN,
-        high is not None and stats.drawdown > high,
-        stats.drawdown,
+        high is not None and drawdown > high,
+        drawdown,
         high,
-        f"drawdown {stats.drawdown:.1%} of peak equity vs maximum {_pct(high)}",
+        f"drawdown {drawdown:.1%} of peak equity vs maximum {_pct(high)}",
+        high is None or drawdown <= max(high - thresholds.drawdown_clear_band, 0.0),
     )
     return out
 
 
+def step_alert(
+    breach: Breach,
+    *,
+    active: bool,
+    pending_since: float | None,
+    now: float,
+    thresholds: AlertThresholds,
+) -> AlertStep:
+    """Apply the hold times and clear band to one evaluation of one alert.
+
+    An inactive alert is raised once its condition has been breached at every
+    evaluation since ``pending_since`` and for at least ``thresholds.for_s``; an active
+    one is cleared once it has been recovered (past the clear band) at every evaluation
+    for at least ``thresholds.clear_for_s``. An evaluation that is neither resets the
+    wait; one that cannot tell (``None``) leaves it as it is. A disabled alert is
+    cleared at once.
+
+    Parameters
+    ----------
+    breach
+        This evaluation's outcome (from :func:`check_thresholds`).
+    active
+        Whether the alert is active.
+    pending_since
+        The ``pending_since`` of the previous step (``None`` when nothing was pending).
+    now
+        UTC epoch seconds of this evaluation.
+    thresholds
+        The hold times.
+
+    Returns
+    -------
+    AlertStep
+        The transition, if any, and the wait to store for the next evaluation.
+    """
+    if breach.threshold is None:
+        return AlertStep("cleared" if active else None, None)
+    event: Literal["raised", "cleared"]
+    if active:
+        holds, hold_s, event = breach.recovered, thresholds.clear_for_s, "cleared"
+    else:
+        holds, hold_s, event = breach.breached, thresholds.for_s, "raised"
+    if holds is None:
+        return AlertStep(None, pending_since)
+    if not holds:
+        return AlertStep(None, None)
+    since = now if pending_since is None else pending_since
+    if now - since >= hold_s:
+        return AlertStep(event, None)
+    return AlertStep(None, since)
+
+
 def _pct(value: float | None) -> str:
     return "(disabled)" if value is None else f"{value:.1%}"
-
-
-def _redact(url: str) -> str:
-    # Webhook URLs often carry a secret token in their path or query: log the host only.
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
 
 
 _STOP = object()
@@ -364,7 +447,8 @@ class WebhookNotifier:
 
     @property
     def _url_redacted(self) -> str:
-        return _redact(self._url)
+        # Webhook URLs often carry a secret token in their path or query.
+        return redact_url(self._url)
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until every queued payload has been sent or dropped.

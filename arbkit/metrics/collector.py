@@ -169,7 +169,9 @@ class MetricsCollector:
         Database, alert thresholds, starting capital and webhook; defaults to an
         in-memory database with the guide's thresholds.
     clock
-        Source of UTC epoch seconds for the records' timestamps.
+        Source of UTC epoch seconds for the records' timestamps and for the alerts'
+        hold times (``AlertThresholds.for_s``, ``clear_for_s``); inject a fake one in
+        tests instead of sleeping.
 
     Raises
     ------

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from arbkit.redact import redact_url
+
 __all__ = [
     "DEFAULT_DB_PATH",
     "DEFAULT_STARTING_CAPITAL_USD",
@@ -32,15 +34,30 @@ DEFAULT_STARTING_CAPITAL_USD = 10_000.0
 class AlertThresholds(BaseModel):
     """Thresholds of the built-in alerts (the user guide's "Alert Thresholds").
 
-    An alert is breached while its condition holds and is raised once when the
-    condition starts to hold; it is cleared once when the condition stops holding.
-    Comparisons are strict: a win rate of exactly 45 % does not breach ``min_win_rate``.
-
+    An alert's condition is *breached* while its value is past the threshold;
+    comparisons are strict: a win rate of exactly 45 % does not breach ``min_win_rate``.
     Win rate, success rate and gas share are measured over the last
     ``window_executions`` executions (all executions when ``None``) and only once the
     window holds at least ``min_executions`` executions. Drawdown is measured on the
     whole equity curve, with no minimum. A threshold set to ``None`` disables its alert
-    (and clears it if it was active).
+    (and clears an active one at once).
+
+    Hold time and clear band (hysteresis)
+        A value hovering at a threshold must not raise and clear an alert on every
+        execution. So an alert is raised only once its condition has been breached at
+        every evaluation for at least ``for_s`` seconds (like Prometheus' ``for:``),
+        and it is cleared only once the value has been back past the threshold by its
+        clear band (e.g. success rate >= 0.70 + 0.05) at every evaluation for at least
+        ``clear_for_s`` seconds. A value between the threshold and the band neither
+        raises nor clears: it resets whichever wait was under way. Set ``for_s``,
+        ``clear_for_s`` and the bands to 0 to raise and clear on the first crossing.
+        The band is clamped to the range of the value (a clear at a success rate above
+        1 is a clear at 1; below 0 at 0).
+
+    Alerts are evaluated when an execution is recorded, with the collector's clock: a
+    breach still pending when executions stop is raised by the next execution that
+    finds it held for ``for_s``. The start of a pending wait is stored in the database
+    with the alerts, so several processes and a restart share it.
 
     Parameters
     ----------
@@ -57,6 +74,23 @@ class AlertThresholds(BaseModel):
         Size of the rolling window of executions, or ``None`` for all of them.
     min_executions
         Executions the window must hold before the rate alerts are evaluated.
+    for_s
+        Seconds a breach must hold (at every evaluation) before its alert is raised.
+        Default 30 s; 0 raises on the first breached evaluation.
+    clear_for_s
+        Seconds the clear condition must hold before an active alert is cleared.
+        Default 30 s; 0 clears on the first evaluation past the band.
+    win_rate_clear_band
+        The win-rate alert clears at ``win rate >= min_win_rate + band`` (default 0.05).
+    gas_share_clear_band
+        The gas-share alert clears at ``gas share <= max_gas_share - band`` (default 0.05,
+        i.e. 25 % with the default threshold).
+    success_rate_clear_band
+        The success-rate alert clears at ``success rate >= min_success_rate + band``
+        (default 0.05, i.e. 75 % with the default threshold).
+    drawdown_clear_band
+        The drawdown alert clears at ``drawdown <= max_drawdown - band`` (default 0.02,
+        i.e. 18 % with the default threshold).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -67,6 +101,12 @@ class AlertThresholds(BaseModel):
     max_drawdown: float | None = Field(0.20, gt=0.0)
     window_executions: int | None = Field(100, ge=1)
     min_executions: int = Field(10, ge=1)
+    for_s: float = Field(30.0, ge=0.0)
+    clear_for_s: float = Field(30.0, ge=0.0)
+    win_rate_clear_band: float = Field(0.05, ge=0.0, le=1.0)
+    gas_share_clear_band: float = Field(0.05, ge=0.0)
+    success_rate_clear_band: float = Field(0.05, ge=0.0, le=1.0)
+    drawdown_clear_band: float = Field(0.02, ge=0.0, le=1.0)
 
 
 class MetricsConfig(BaseModel):
@@ -98,7 +138,10 @@ class MetricsConfig(BaseModel):
         How long a write waits for another process holding the database lock.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # hide_input_in_errors: a rejected webhook_url may carry a secret token.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, hide_input_in_errors=True
+    )
 
     db_path: Path | None = None
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
@@ -116,7 +159,8 @@ class MetricsConfig(BaseModel):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            msg = f"webhook_url must be an http(s) URL with a host, got {value!r}"
+            # The URL may carry a secret token: never echo it whole.
+            msg = f"webhook_url must be an http(s) URL with a host, got {redact_url(value)!r}"
             raise ValueError(msg)
         return value
 

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from arbkit.errors import ConfigError
-from arbkit.metrics.alerts import Alert, AlertKind, AlertStats, ModelAlertKind, check_thresholds
+from arbkit.metrics.alerts import (
+    Alert,
+    AlertKind,
+    AlertStats,
+    ModelAlertKind,
+    check_thresholds,
+    step_alert,
+)
 from arbkit.metrics.config import DEFAULT_STARTING_CAPITAL_USD, AlertThresholds
 from arbkit.metrics.errors import MetricsStoreError
 from arbkit.metrics.summary import (
@@ -106,6 +113,10 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_active_per_kind
     ON alerts (kind) WHERE cleared_at IS NULL;
+CREATE TABLE IF NOT EXISTS alert_pending (
+    kind TEXT PRIMARY KEY,
+    since REAL NOT NULL
+);
 """
 
 _ALERT_COLUMNS = (
@@ -408,12 +419,31 @@ class MetricsStore:
             alert = _alert_from_row(row)
             if alert is not None and isinstance(alert.kind, AlertKind):
                 active[alert.kind] = alert
+        # The start of each wait for a hold time (alert_pending, added to schema 1 as a
+        # table of its own so that older databases gain it and older readers ignore it).
+        pending = {
+            str(kind): float(since)
+            for kind, since in cur.execute("SELECT kind, since FROM alert_pending")
+        }
         transitions: list[AlertTransition] = []
         for kind, breach in check_thresholds(stats, thresholds).items():
-            if breach.breached is None:
-                continue
             current = active.get(kind)
-            if breach.breached and current is None and breach.threshold is not None:
+            step = step_alert(
+                breach,
+                active=current is not None,
+                pending_since=pending.get(kind.value),
+                now=ts,
+                thresholds=thresholds,
+            )
+            if step.pending_since != pending.get(kind.value):
+                if step.pending_since is None:
+                    cur.execute("DELETE FROM alert_pending WHERE kind = ?", (kind.value,))
+                else:
+                    cur.execute(
+                        "INSERT OR REPLACE INTO alert_pending (kind, since) VALUES (?, ?)",
+                        (kind.value, step.pending_since),
+                    )
+            if step.event == "raised" and current is None and breach.threshold is not None:
                 cur.execute(
                     "INSERT INTO alerts (kind, threshold, value, message, raised_at, raised_seq) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -429,7 +459,7 @@ class MetricsStore:
                     raised_execution=seq,
                 )
                 transitions.append(AlertTransition("raised", raised))
-            elif not breach.breached and current is not None:
+            elif step.event == "cleared" and current is not None:
                 cur.execute(
                     "UPDATE alerts SET cleared_at = ?, cleared_seq = ?, cleared_value = ? "
                     "WHERE id = ?",

@@ -16,7 +16,6 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
-from web3.exceptions import Web3RPCError
 from web3.providers.base import BaseProvider
 
 from arbkit.errors import DataError
@@ -39,6 +38,7 @@ from arbkit.market.data import (
     load_uniswap_swaps,
     load_univ2_sushi_pair,
 )
+from arbkit.market.data.v2_fetch import LogFetchError
 from arbkit.market.tables import (
     BLOCKS_SCHEMA,
     CEX_QUOTES_SCHEMA,
@@ -944,7 +944,8 @@ def test_fetch_v2_logs_reads_token_addresses_and_splits_ranges_the_node_refuses(
 
 def test_fetch_v2_logs_propagates_an_error_it_cannot_split_away() -> None:
     provider = RecordedProvider([sync_log(1, 1, block=5, index=i) for i in range(3)], max_results=2)
-    with pytest.raises(Web3RPCError, match="more than 2 results"):
+    with pytest.raises(LogFetchError, match=r"blocks 5-5 .* more than 2 results") as caught:
         fetch_v2_logs(Web3(provider), POOL, 5, 5, meta=META[POOL])
+    assert (caught.value.from_block, caught.value.to_block) == (5, 5)
     with pytest.raises(ValueError, match="invalid block range"):
         fetch_v2_logs(Web3(provider), POOL, 9, 5, meta=META[POOL])

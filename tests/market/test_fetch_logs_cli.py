@@ -24,8 +24,8 @@ from eth_abi.abi import encode
 from typer.testing import CliRunner, Result
 
 from arbkit.cli import app
-from arbkit.market.cli import _mask_url, _scrub
 from arbkit.market.tables import read_table
+from arbkit.redact import redact_url, scrub_url
 
 runner = CliRunner()
 
@@ -244,7 +244,7 @@ def test_fetch_logs_writes_the_exact_reserves_and_swaps(node: RecordedNode, tmp_
     result = fetch(node.url, *pool_args(), "--out", str(out), *meta)
     assert result.exit_code == 0, result.output
     assert API_KEY not in result.output
-    assert f"http://127.0.0.1:{node.port}/v3/***" in result.output
+    assert f"http://127.0.0.1:{node.port}/..." in result.output
     assert "pool_states: 4 rows" in result.output and "swaps: 1 rows" in result.output
     assert str(out / "pool_states.parquet") in result.output
     assert node.http_paths and set(node.http_paths) == {f"/v3/{API_KEY}"}
@@ -332,11 +332,11 @@ def test_an_empty_range_writes_empty_tables(node: RecordedNode, tmp_path: Path) 
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        (f"ws://127.0.0.1:8546/v3/{API_KEY}", "ws://127.0.0.1:8546/v3/*** has scheme 'ws'"),
-        (f"file:///tmp/{API_KEY}", "file:///tmp/*** has scheme 'file'"),
+        (f"ws://127.0.0.1:8546/v3/{API_KEY}", "ws://127.0.0.1:8546/... has scheme 'ws'"),
+        (f"file:///tmp/{API_KEY}", "--rpc-url has scheme 'file'"),
         ("localhost:8545", "has scheme 'localhost'"),
-        ("127.0.0.1", "127.0.0.1 has no scheme"),
-        (f"https:///v3/{API_KEY}", "https:///v3/*** has no host"),
+        ("127.0.0.1", "--rpc-url has no scheme"),
+        (f"https:///v3/{API_KEY}", "--rpc-url has no host"),
     ],
 )
 def test_a_url_that_is_not_http_is_refused(url: str, shown: str, tmp_path: Path) -> None:
@@ -361,7 +361,7 @@ def test_an_unreachable_node_is_named_with_its_credentials_masked(
     result = fetch(url, *pool_args(), "--out", str(tmp_path / "out"))
     assert_fails(
         result,
-        f"cannot connect to the RPC node at http://***@127.0.0.1:{port}/v3/***",
+        f"cannot connect to the RPC node at http://127.0.0.1:{port}/...",
         "([Errno 111] Connection refused)",
     )
     assert f"{userinfo}@" not in result.output and "hunter2" not in result.output
@@ -421,43 +421,46 @@ def test_a_node_error_is_reported_without_a_traceback(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "masked"),
     [
-        (f"https://mainnet.infura.io/v3/{API_KEY}", "https://mainnet.infura.io/v3/***"),
+        (f"https://mainnet.infura.io/v3/{API_KEY}", "https://mainnet.infura.io/..."),
         (
             "https://eth-mainnet.g.alchemy.com/v2/AbC-dEf_1234567890123456",
-            "https://eth-mainnet.g.alchemy.com/v2/***",
+            "https://eth-mainnet.g.alchemy.com/...",
         ),
-        (f"https://name.quiknode.pro/{API_KEY}/", "https://name.quiknode.pro/***/"),
-        ("https://user:pa55word@node.example:8545/rpc", "https://***@node.example:8545/rpc"),
-        ("https://only-a-key@node.example/", "https://***@node.example/"),
-        ("https://rpc.example/?apikey=abc&chain=", "https://rpc.example/?apikey=***&chain="),
+        ("https://eth-mainnet.g.alchemy.com/v2/k3y", "https://eth-mainnet.g.alchemy.com/..."),
+        (f"https://name.quiknode.pro/{API_KEY}/", "https://name.quiknode.pro/..."),
+        ("https://user:pa55word@node.example:8545/rpc", "https://node.example:8545/..."),
+        ("https://only-a-key@node.example/", "https://node.example"),
+        ("https://rpc.example/?apikey=abc&chain=", "https://rpc.example"),
+        ("https://rpc.example?apikey=x", "https://rpc.example"),
         ("http://127.0.0.1:8545", "http://127.0.0.1:8545"),
-        ("https://rpc.example/eth/mainnet", "https://rpc.example/eth/mainnet"),
-        ("https://rpc.example/" + "a" * 20, "https://rpc.example/" + "a" * 20),  # 20: kept
-        ("https://rpc.example/" + "a" * 21, "https://rpc.example/***"),  # 21: masked
+        ("https://rpc.example/" + "a" * 4, "https://rpc.example/..."),  # short keys too
+        ("https://rpc.example/" + "a" * 21, "https://rpc.example/..."),
         ("http://[::1", "<unparseable URL>"),
     ],
 )
-def test_mask_url(url: str, masked: str) -> None:
-    assert _mask_url(url) == masked
+def test_redact_url_masks_every_credential_whatever_its_length(url: str, masked: str) -> None:
+    assert redact_url(url) == masked
 
 
 def test_scrub_removes_the_credentials_from_a_message() -> None:
     url = f"https://bob:s3cret@rpc.example:8545/v3/{API_KEY}?token=xyz"
     message = (
         f"401 Client Error: Unauthorized for url: {url} "
-        f"(HTTPSConnectionPool(host='rpc.example', port=8545): url: /v3/{API_KEY}?token=xyz)"
+        f"(HTTPSConnectionPool(host='rpc.example', port=8545): url: /v3/{API_KEY}?token=xyz) "
+        f"bob:s3cret@rpc.example, key {API_KEY}, token=xyz"
     )
-    scrubbed = _scrub(message, url)
+    scrubbed = scrub_url(message, url)
     for secret in ("bob", "s3cret", API_KEY, "xyz"):
         assert secret not in scrubbed
-    assert "https://***@rpc.example:8545/v3/***?token=***" in scrubbed
-    assert "url: /v3/***?token=***" in scrubbed
+    assert "for url: https://rpc.example:8545/... (" in scrubbed
+    assert "url: /...)" in scrubbed
+    assert "***@rpc.example, key ***, token=***" in scrubbed
 
 
 def test_scrub_leaves_unrelated_text_alone_when_a_secret_is_short() -> None:
-    url = "http://u:p@127.0.0.1:8545/?k=1"
-    message = f"POST {url} failed: [Errno 111] Connection refused (u:p@host, k=1, up, 1)"
-    assert _scrub(message, url) == (
-        "POST http://***@127.0.0.1:8545/?k=*** failed: [Errno 111] Connection refused "
-        "(***@host, k=***, up, 1)"
+    url = "http://u:p@127.0.0.1:8545/k3y?k=1"
+    message = f"POST {url} failed: [Errno 111] Connection refused (u:p@host, k=1, up, 1, k3y)"
+    assert scrub_url(message, url) == (
+        "POST http://127.0.0.1:8545/... failed: [Errno 111] Connection refused "
+        "(***@host, k=***, up, 1, k3y)"
     )

@@ -24,10 +24,26 @@ INERT = {
 }
 
 
+# No hold time and no clear band: an alert raises and clears on the first crossing, so
+# that a test of a threshold's predicate needs no clock. Tests of the hysteresis set them.
+IMMEDIATE = {
+    "for_s": 0.0,
+    "clear_for_s": 0.0,
+    "win_rate_clear_band": 0.0,
+    "gas_share_clear_band": 0.0,
+    "success_rate_clear_band": 0.0,
+    "drawdown_clear_band": 0.0,
+}
+
+
 def thresholds_only(**active: float | int | None) -> AlertThresholds:
-    """Return thresholds where only the keys given (plus window settings) can fire."""
+    """Return thresholds where only the keys given (plus window settings) can fire.
+
+    Alerts raise and clear on the first crossing unless the hold or band keys are given.
+    """
     values: dict[str, float | int | None] = {
         **INERT,
+        **IMMEDIATE,
         "window_executions": None,
         "min_executions": 1,
     }

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from hypothesis import given, settings
@@ -20,8 +20,26 @@ from arbkit.metrics import (
     MetricsConfig,
     WebhookNotifier,
 )
+from arbkit.metrics.alerts import ModelAlertKind
 
 Only = Callable[..., AlertThresholds]
+# Raise and clear on the first crossing: what the predicates test checks.
+IMMEDIATE: dict[str, float] = {
+    "for_s": 0.0,
+    "clear_for_s": 0.0,
+    "win_rate_clear_band": 0.0,
+    "gas_share_clear_band": 0.0,
+    "success_rate_clear_band": 0.0,
+    "drawdown_clear_band": 0.0,
+}
+
+
+class FakeClock(Protocol):
+    now: float
+
+    def __call__(self) -> float: ...
+
+    def advance(self, seconds: float) -> None: ...
 
 
 def _events(m: MetricsCollector, *stream: tuple[bool, float, float]) -> list[list[str]]:
@@ -134,9 +152,16 @@ def test_rolling_window_lets_old_losses_slide_out(only: Only) -> None:
     assert summary["decisions"]["win_rate"] == pytest.approx(5 / 15)  # the summary is cumulative
 
 
-def test_default_thresholds_raise_every_kind_once_on_a_bad_stream() -> None:
-    m = MetricsCollector(MetricsConfig(starting_capital_usd=100.0))
-    raised = [t.alert.kind for _ in range(30) for t in m.record_execution(False, 0.0, 2.0, 1.0)]
+def test_default_thresholds_raise_every_kind_once_on_a_bad_stream(clock: FakeClock) -> None:
+    m = MetricsCollector(MetricsConfig(starting_capital_usd=100.0), clock=clock)
+    raised: list[AlertKind | ModelAlertKind] = []
+    for i in range(1, 31):
+        clock.advance(2.0)
+        for t in m.record_execution(False, 0.0, 2.0, 1.0):
+            raised.append(t.alert.kind)
+            # the rate alerts breach from the 10th execution (min_executions), the
+            # drawdown from the 11th (22 % of 100 USD); each is raised 30 s later
+            assert i == (26 if t.alert.kind is AlertKind.DRAWDOWN else 25)
     assert sorted(raised) == sorted(AlertKind)
     assert {a.kind for a in m.get_active_alerts()} == set(AlertKind)
     assert m.get_summary()["alerts"]["total_raised"] == 4
@@ -218,7 +243,9 @@ def test_alerts_track_the_threshold_predicates_exactly_once_per_crossing(
     stream: list[Outcome], window: int | None, min_executions: int
 ) -> None:
     capital = 500.0
-    thresholds = AlertThresholds(window_executions=window, min_executions=min_executions)
+    thresholds = AlertThresholds(
+        window_executions=window, min_executions=min_executions, **IMMEDIATE
+    )
     m = MetricsCollector(MetricsConfig(thresholds=thresholds, starting_capital_usd=capital))
     history: list[Outcome] = []
     active: set[str] = set()

@@ -7,6 +7,7 @@ and ``CI`` is unset; a failure in CI, which must install it
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import subprocess
@@ -52,7 +53,9 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def served(serve_app: Any) -> Iterator[tuple[str, MetricsCollector]]:
-    m = MetricsCollector(MetricsConfig(starting_capital_usd=1_000.0))
+    # 10 s between records: the bad run outlasts the alerts' default 30 s hold
+    ticks = itertools.count(1_700_000_000.0, 10.0)
+    m = MetricsCollector(MetricsConfig(starting_capital_usd=1_000.0), clock=lambda: next(ticks))
     for i in range(60):
         m.record_decision(0.6 + i / 200, 20.0 + i, 10.0, i % 3 != 0)
         m.record_execution(i % 4 != 0, 10.0 + i, 4.0, 100.0 + 10 * i)

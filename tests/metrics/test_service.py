@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import warnings
@@ -24,7 +25,12 @@ with warnings.catch_warnings():
 
 
 def _filled(config: MetricsConfig | None = None) -> MetricsCollector:
-    m = MetricsCollector(config or MetricsConfig(starting_capital_usd=1_000.0))
+    # Every record is 10 s after the one before, so the bad run outlasts the alerts'
+    # default 30 s hold.
+    ticks = itertools.count(1_700_000_000.0, 10.0)
+    m = MetricsCollector(
+        config or MetricsConfig(starting_capital_usd=1_000.0), clock=lambda: next(ticks)
+    )
     for i in range(12):
         m.record_decision(0.6 + i / 100, 20.0 + i, 10.0, i % 3 != 0)
         m.record_execution(i % 4 != 0, 10.0 + i, 4.0, 100.0 + 10 * i)
