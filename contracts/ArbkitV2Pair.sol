@@ -25,8 +25,8 @@ interface IArbkitV2PairToken {
 ///        constructor arguments, and there is no `initialize`;
 ///      - there is no protocol fee (no `feeTo`, no `kLast`): all swap fees stay with the
 ///        liquidity providers;
-///      - LP shares are only a `balanceOf` mapping and `totalSupply` (no ERC-20 transfer,
-///        approve or permit of shares), and there is no `burn`: liquidity stays in.
+///      - LP shares are a `balanceOf` mapping and `totalSupply` with `transfer` only (no
+///        approve, transferFrom or permit of shares); `burn` is V2's.
 ///      Everything else follows V2: optimistic transfers and the flash-swap callback in
 ///      `swap`, MINIMUM_LIQUIDITY locked at the zero address on the first mint, uint112
 ///      reserves with a 32-bit timestamp and the UQ112x112 cumulative prices, `skim`,
@@ -54,6 +54,8 @@ contract ArbkitV2Pair {
     uint256 private unlocked = 1;
 
     event Mint(address indexed sender, uint256 amount0, uint256 amount1);
+    event Burn(address indexed sender, uint256 amount0, uint256 amount1, address indexed to);
+    event Transfer(address indexed from, address indexed to, uint256 value);
     event Swap(
         address indexed sender,
         uint256 amount0In,
@@ -113,6 +115,40 @@ contract ArbkitV2Pair {
 
         _update(balance0, balance1, r0, r1);
         emit Mint(msg.sender, added0, added1);
+    }
+
+    /// @notice Move `value` LP shares from the caller to `to` (send them to the pair itself
+    ///         before `burn`, as with V2's ERC-20 shares).
+    function transfer(address to, uint256 value) external returns (bool) {
+        require(balanceOf[msg.sender] >= value, "ArbkitV2: INSUFFICIENT_SHARES");
+        balanceOf[msg.sender] -= value;
+        balanceOf[to] += value;
+        emit Transfer(msg.sender, to, value);
+        return true;
+    }
+
+    /// @notice Burn the LP shares held by the pair and send `to` their part of both
+    ///         balances (V2's `burn`, without the protocol fee).
+    function burn(address to) external lock returns (uint256 amount0, uint256 amount1) {
+        (uint112 r0, uint112 r1,) = getReserves();
+        address t0 = token0;
+        address t1 = token1;
+        uint256 balance0 = IArbkitV2PairToken(t0).balanceOf(address(this));
+        uint256 balance1 = IArbkitV2PairToken(t1).balanceOf(address(this));
+        uint256 liquidity = balanceOf[address(this)];
+        uint256 supply = totalSupply;
+        amount0 = (liquidity * balance0) / supply;
+        amount1 = (liquidity * balance1) / supply;
+        require(amount0 > 0 && amount1 > 0, "ArbkitV2: INSUFFICIENT_LIQUIDITY_BURNED");
+        balanceOf[address(this)] = 0;
+        totalSupply = supply - liquidity;
+        emit Transfer(address(this), address(0), liquidity);
+        _safeTransfer(t0, to, amount0);
+        _safeTransfer(t1, to, amount1);
+        balance0 = IArbkitV2PairToken(t0).balanceOf(address(this));
+        balance1 = IArbkitV2PairToken(t1).balanceOf(address(this));
+        _update(balance0, balance1, r0, r1);
+        emit Burn(msg.sender, amount0, amount1, to);
     }
 
     /// @notice Send `amount0Out`/`amount1Out` to `to`, call it back when `data` is not

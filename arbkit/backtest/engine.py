@@ -47,9 +47,11 @@ from arbkit.market.history import MarketHistory
 from arbkit.opportunities import ScanConfig
 
 __all__ = [
+    "SKIP_ORDER",
     "BacktestPolicy",
     "BacktestResult",
     "BlockView",
+    "ExecuteHook",
     "Order",
     "PortfolioView",
     "ReplayRun",
@@ -245,7 +247,8 @@ class Simulator:
             Called for each candidate order the policy sends, before the execution
             model: ``execute(cand_id, order, view)`` returns the trade's
             :class:`Outcome` when something else decides it (a chain, in the live
-            runner), or ``None`` to let the one execution model decide, as in a backtest.
+            runner), :data:`SKIP_ORDER` when the order was not sent, or ``None`` to let
+            the one execution model decide, as in a backtest.
         """
         return ReplayRun(self, execute)
 
@@ -413,8 +416,20 @@ class Simulator:
         )
 
 
-ExecuteHook = Callable[[int, Order, BlockView], "Outcome | None"]
-"""``execute(cand_id, order, view) -> Outcome | None`` (see :meth:`Simulator.start`)."""
+class SkipOrder:
+    """Type of :data:`SKIP_ORDER`."""
+
+    def __repr__(self) -> str:
+        return "SKIP_ORDER"
+
+
+SKIP_ORDER = SkipOrder()
+"""Returned by an execute hook for an order that was not sent (a safety cap refused it)."""
+
+ExecuteHook = Callable[[int, Order, BlockView], "Outcome | SkipOrder | None"]
+"""``execute(cand_id, order, view)`` -> an outcome, :data:`SKIP_ORDER` or ``None``.
+
+See :meth:`Simulator.start`."""
 
 
 class ReplayRun:
@@ -586,9 +601,14 @@ class ReplayRun:
                     continue  # one candidate trade per block
                 flash_done = True
                 order = sim._cap_inventory(cid, order, view.portfolio.equity_quote)
-                outcome = self.execute(cid, order, view) if self.execute is not None else None
-                if outcome is None:
-                    outcome = sim._execute(cid, order, self.draws, self.baseline)
+                hooked = self.execute(cid, order, view) if self.execute is not None else None
+                if isinstance(hooked, SkipOrder):
+                    continue  # not sent: no trade, the gap stays open
+                outcome = (
+                    hooked
+                    if hooked is not None
+                    else sim._execute(cid, order, self.draws, self.baseline)
+                )
                 record = sim._record(cid, order, outcome, policy.name)
                 self.records.append(record)
                 sent.append(record)

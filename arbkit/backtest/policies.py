@@ -12,7 +12,7 @@ import numpy.typing as npt
 import polars as pl
 
 from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, PolicyBase, RunSetup
-from arbkit.errors import ArbkitError
+from arbkit.errors import ArbkitError, ConfigError
 from arbkit.execution import ExecutionModel, Outcome, Replay
 
 if TYPE_CHECKING:
@@ -177,14 +177,22 @@ class DeciderPolicy(PolicyBase):
     At each block with candidates it updates the decider's regime from the causal regime
     features, asks ``pick_best`` for a decision (six-factor score, success model when
     enabled, Kelly size) and executes it at the decided size; the outcome is fed back
-    with ``record_outcome`` when its including block is replayed.
+    with ``record_outcome`` when its including block is replayed. ``size_boost``
+    (the AI runner's ``high_confidence_size_boost``, 0.20 in the guide) enlarges a
+    high-confidence decision's size by that fraction, capped at the candidate's
+    profit-maximising size.
     """
 
     every_block = False
 
-    def __init__(self, decider: AdvancedAIDecider, name: str | None = None) -> None:
+    def __init__(
+        self, decider: AdvancedAIDecider, name: str | None = None, *, size_boost: float = 0.0
+    ) -> None:
         super().__init__()
+        if not 0.0 <= size_boost <= 1.0:
+            raise ConfigError(f"DeciderPolicy: size_boost={size_boost} must lie in [0, 1]")
         self.decider = decider
+        self.size_boost = float(size_boost)
         self._batch: Any = None
         self.name = name or (
             "decider_with_model" if decider.config.enable_ml_scoring else "decider_without_model"
@@ -212,6 +220,9 @@ class DeciderPolicy(PolicyBase):
             return ()
         own = int(view.candidates["amount_in"][decision.index])
         amount = own if decision.amount_in is None else max(0, min(int(decision.amount_in), own))
+        if self.size_boost and decision.high_confidence:
+            # the guide's high-confidence boost, never past the profit-maximising size
+            amount = min(own, int(amount * (1.0 + self.size_boost)))
         if amount == 0:
             return ()
         return (Order(cand_id=int(ids[decision.index]), amount_in=amount, tag=decision),)

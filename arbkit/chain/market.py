@@ -14,9 +14,11 @@ Every pool starts with exactly the reserves of the history at the seeding block.
 pool, the net swap of the block through the pair (its K check referees it) and, when
 the reserves grew by more than one swap explains (the fees of several swaps), a
 donation and ``sync``. A transition that no fee-paying swap can reach (a reserve must
-fall further than any swap allows: liquidity removed) lands on the nearest reachable
-state and is counted in :attr:`FlowReport.unreachable`; it never happens with the
-simulator's histories, which only swap.
+fall further than any swap allows: liquidity left the pool, or our own trade paid fees
+into it) burns liquidity held by the order-flow contract, then donates and syncs to the
+exact reserves; it is counted in :attr:`FlowReport.burns`. Only when the contract
+lacks the liquidity does the chain land on the nearest state a swap reaches, counted
+in :attr:`FlowReport.unreachable`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,27 @@ from arbkit.market.tables import POOL_STATES_SCHEMA
 from arbkit.market.tokens import TOKEN_DECIMALS
 
 __all__ = ["ChainMarket", "ChainPool", "FlowReport", "FlowStep"]
+
+_LP_ABI: list[dict[str, Any]] = [
+    {
+        "name": name,
+        "type": "function",
+        "stateMutability": mut,
+        "inputs": inputs,
+        "outputs": [{"name": "", "type": out}],
+    }
+    for name, mut, inputs, out in (
+        ("totalSupply", "view", [], "uint256"),
+        ("balanceOf", "view", [{"name": "owner", "type": "address"}], "uint256"),
+        (
+            "transfer",
+            "nonpayable",
+            [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
+            "bool",
+        ),
+    )
+]
+"""The LP-share functions of both pair kinds (UniswapV2Pair's ERC-20 and ArbkitV2Pair)."""
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +121,7 @@ class FlowStep:
     """One pool's order flow for one block (an ``ArbkitOrderFlow.Step``)."""
 
     pair: ChecksumAddress
+    burn_liquidity: int = 0
     amount0_in: int = 0
     amount1_in: int = 0
     amount0_out: int = 0
@@ -109,6 +133,7 @@ class FlowStep:
         """Return the step as the contract's struct argument."""
         return (
             self.pair,
+            self.burn_liquidity,
             self.amount0_in,
             self.amount1_in,
             self.amount0_out,
@@ -130,6 +155,8 @@ class FlowReport:
         Swaps sent.
     donations
         Donation-and-sync steps sent.
+    burns
+        Liquidity burns sent (transitions no swap reaches).
     unreachable
         ``(history block, pool, reserve0 off by, reserve1 off by)`` of transitions no
         fee-paying swap can reach; the chain lands on the nearest reachable state.
@@ -138,6 +165,7 @@ class FlowReport:
     blocks: int = 0
     swaps: int = 0
     donations: int = 0
+    burns: int = 0
     unreachable: list[tuple[int, str, int, int]] = field(default_factory=list)
 
 
@@ -165,6 +193,34 @@ def _transition(
     if extra >= 0:
         return FlowStep(pair, amount1_in=need, amount0_out=a - ta, donate1=extra), target
     return FlowStep(pair, amount1_in=need, amount0_out=a - ta), (ta, b + need)
+
+
+def _burn_step(
+    pair: ChecksumAddress,
+    current: tuple[int, int],
+    target: tuple[int, int],
+    supply: int,
+    held: int,
+) -> FlowStep | None:
+    """Return a burn-then-donate step reaching ``target`` exactly, or None without liquidity.
+
+    Burns the least liquidity ``L`` leaving both reserves at or below the target
+    (V2's burn pays ``L * balance // supply`` of each token), then donates the rest.
+    """
+    (a, b), (ta, tb) = current, target
+    need0, need1 = max(0, a - ta), max(0, b - tb)
+    liquidity = max(-(-need0 * supply // a), -(-need1 * supply // b), 1)
+    if liquidity > held or liquidity >= supply:
+        return None
+    out0, out1 = liquidity * a // supply, liquidity * b // supply
+    if out0 == 0 or out1 == 0:
+        liquidity = max(liquidity, -(-supply // a), -(-supply // b))
+        if liquidity > held or liquidity >= supply:
+            return None
+        out0, out1 = liquidity * a // supply, liquidity * b // supply
+    return FlowStep(
+        pair, burn_liquidity=liquidity, donate0=ta - (a - out0), donate1=tb - (b - out1)
+    )
 
 
 class ChainMarket:
@@ -221,6 +277,7 @@ class ChainMarket:
         self.flow_report = FlowReport()
         self._token_cache: TokenCache = {}
         self._by_address = {p.address: p for p in pools.values()}
+        self._lp_abi = _LP_ABI
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -302,9 +359,20 @@ class ChainMarket:
             pools[str(r["pool"])] = ChainPool(
                 str(r["pool"]), venue, pair.address, c0, c1, fee, flipped
             )
+        order_flow = deploy_compiled(w3, sender, "ArbkitOrderFlow", sender)
+        # the order flow holds the liquidity, to burn what no swap can undo
+        moves = []
+        for pool in pools.values():
+            pair = w3.eth.contract(address=pool.address, abi=_LP_ABI)
+            shares = int(pair.functions.balanceOf(sender).call())
+            moves.append(
+                pair.functions.transfer(order_flow.address, shares).transact(
+                    {"from": sender, "gas": 100_000}
+                )
+            )
+        mine_and_wait(w3, moves)
         lenders = deploy_flash_lenders(w3, sender, premium_bps=premium_bps)
         executor = deploy_executor(w3, sender, trader)
-        order_flow = deploy_compiled(w3, sender, "ArbkitOrderFlow", sender)
         tx: TxParams = {"from": sender, "gas": 100_000}
         funding = []
         for sym in symbols:
@@ -414,6 +482,17 @@ class ChainMarket:
             step, reached = _transition(pool.address, now[pool.address], want, pool.fee_bps)
             if step is None:
                 continue
+            if reached != want:
+                pair = self.w3.eth.contract(address=pool.address, abi=self._lp_abi)
+                burn = _burn_step(
+                    pool.address,
+                    now[pool.address],
+                    want,
+                    int(pair.functions.totalSupply().call()),
+                    int(pair.functions.balanceOf(self.order_flow.address).call()),
+                )
+                if burn is not None:
+                    step, reached = burn, want
             steps.append(step)
             if reached != want:
                 self.flow_report.unreachable.append(
@@ -433,6 +512,7 @@ class ChainMarket:
         self.flow_report.blocks += 1
         self.flow_report.swaps += sum(1 for s in steps if s.amount0_out or s.amount1_out)
         self.flow_report.donations += sum(1 for s in steps if s.donate0 or s.donate1)
+        self.flow_report.burns += sum(1 for s in steps if s.burn_liquidity)
         return HexBytes(tx_hash)
 
     def replay_block(self, target: pl.DataFrame) -> None:

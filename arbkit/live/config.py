@@ -6,6 +6,9 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from arbkit.live.safety import SafetyConfig
+from arbkit.opportunities.config import FlashSource
+
 __all__ = ["AIFlashArbConfig"]
 
 _RPC_SCHEMES = ("http://", "https://", "ws://", "wss://")
@@ -34,11 +37,27 @@ class AIFlashArbConfig(BaseModel):
     scan_interval_s
         Pause between two scans, in seconds (12 s is one mainnet block).
     rpc_url
-        Node endpoint (``http(s)://``, ``ws(s)://`` or a path ending in ``.ipc``);
-        ``None`` uses the embedded chain (eth-tester + py-evm).
+        Node endpoint (``http(s)://``, ``ws(s)://`` or a path ending in ``.ipc``) of a
+        dev node or fork that mines on request; ``None`` starts the embedded anvil node.
     private_key_env
         Name of the environment variable holding the signing key. The key itself never
-        appears in a config file, a log or an error message.
+        appears in a config file, a log or an error message. Required to send on an
+        ``rpc_url``; on the embedded node a dev account signs when it is unset.
+    flash_source
+        Where executed routes borrow: ``balancer`` (no fee), ``aave`` (premium read
+        from the lender) or ``v2_flash_swap``.
+    seed
+        Seed of the run (the replay's luck in a dry-run, the simulated history).
+    blocks
+        Blocks to run; ``None`` for the whole history.
+    safety
+        Stage thresholds, stop-loss, risk caps and the kill file.
+    stage_file
+        Where the trading stage and its track record are kept.
+    models_dir
+        The model registry; only promoted, hash-verified models are loaded.
+    execution_log_dir
+        Folder of the execution log (source ``dry_run`` or ``live``); ``None``: not written.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -52,6 +71,13 @@ class AIFlashArbConfig(BaseModel):
     scan_interval_s: float = Field(12.0, gt=0, le=3_600, strict=True)
     rpc_url: str | None = Field(None, strict=True)
     private_key_env: str = Field("ARBKIT_PRIVATE_KEY", strict=True)
+    flash_source: FlashSource = FlashSource.BALANCER
+    seed: int = Field(0, ge=0, strict=True)
+    blocks: int | None = Field(None, ge=1, strict=True)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    stage_file: str = Field("live/stage.json", min_length=1, strict=True)
+    models_dir: str = Field("models", min_length=1, strict=True)
+    execution_log_dir: str | None = Field("data/executions", strict=True)
 
     @field_validator("rpc_url")
     @classmethod

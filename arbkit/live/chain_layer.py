@@ -1,0 +1,502 @@
+"""The runner's chain layer: a market history played on a real node, block by block.
+
+:class:`HistoryChain` is the only place the live runner touches a chain. It
+
+- starts the embedded node (anvil, :class:`arbkit.chain.AnvilNode`) or attaches to any
+  JSON-RPC URL (a dev node or a fork that mines on request: ``evm_mine``), the same code
+  path either way;
+- deploys the history's pools with the reserves of its first block, the flash lenders
+  and the executor (:class:`arbkit.chain.ChainMarket`);
+- per history block: sets the node's next base fee to the history's, sends the block's
+  order flow as real swaps, mines, reads every pool's reserves in one JSON-RPC batch,
+  checks them against the history (the chain is the referee: a difference stops the
+  run), and scans the chain's state with the history's CEX quotes;
+- simulates an order with ``eth_call`` and, when asked, sends it and mines it in the
+  next block, turning the receipt into an :class:`arbkit.execution.Outcome`.
+
+What happens above it (the policy, the one replay, accounting) is the same for a dry-run
+and a live run; :class:`arbkit.live.AIFlashArbitrageRunner` drives both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import polars as pl
+from web3 import Web3
+from web3.types import RPCEndpoint, Wei
+
+from arbkit.chain.executor import (
+    ChainRoute,
+    SimulationResult,
+    predict_execution,
+    route_from_candidate,
+)
+from arbkit.chain.market import ChainMarket
+from arbkit.chain.node import AnvilNode, ChainError, attach, redact_url
+from arbkit.chain.uniswap import mine_and_wait
+from arbkit.errors import DataError
+from arbkit.execution import Outcome, Replay
+from arbkit.market.amm import aave_flash_fee
+from arbkit.market.gas import next_base_fees
+from arbkit.market.history import MarketHistory
+from arbkit.opportunities import FlashSource, ScanConfig, scan_block
+
+__all__ = ["BlockState", "HistoryChain", "SentTrade", "with_retries"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TRANSIENT = (ChainError, ConnectionError, TimeoutError, OSError)
+"""Errors a retry may cure (the node's transport, a timeout)."""
+
+
+def with_retries(
+    what: str,
+    fn: Callable[[], T],
+    *,
+    attempts: int = 4,
+    backoff_s: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``fn``; retry transient failures with exponential backoff.
+
+    Raises
+    ------
+    ChainError
+        After the last attempt, naming ``what`` and the last error (credentials masked).
+    """
+    last: BaseException | None = None
+    for i in range(attempts):
+        try:
+            return fn()
+        except TRANSIENT as exc:
+            last = exc
+            if i + 1 < attempts:
+                sleep(backoff_s * 2**i)
+        except ValueError as exc:  # web3 raises JSON-RPC error objects as ValueError
+            last = exc
+            if i + 1 < attempts:
+                sleep(backoff_s * 2**i)
+    raise ChainError(f"{what} failed after {attempts} attempts: {_describe(last)}")
+
+
+def _describe(exc: BaseException | None) -> str:
+    text = f"{type(exc).__name__}: {exc}" if exc is not None else "no error"
+    return " ".join(redact_url(w) if "://" in w else w for w in text.split())
+
+
+@dataclass(frozen=True)
+class BlockState:
+    """One history block as the chain shows it.
+
+    Attributes
+    ----------
+    t
+        Position of the block in the history.
+    history_block
+        The history's block number.
+    chain_block
+        The node's block holding that state.
+    pool_states
+        The pools' reserves read from the chain (history token order).
+    candidates
+        The chain's state scanned (best expected net profit first).
+    scan_mismatches
+        Candidates of the replay at this block that the chain's scan did not give with
+        the same size and profit (0 when the chain agrees with the history).
+    """
+
+    t: int
+    history_block: int
+    chain_block: int
+    pool_states: pl.DataFrame
+    candidates: pl.DataFrame
+    scan_mismatches: int
+
+
+@dataclass(frozen=True)
+class SentTrade:
+    """A transaction the runner sent, and what the chain did with it.
+
+    Attributes
+    ----------
+    predicted
+        arbkit's prediction for the state it ran against (profit in base units).
+    chain_profit
+        The owner's profit in the start token, from the chain.
+    success
+        Receipt status.
+    gas_used, gas_paid_wei
+        From the receipt.
+    tx_hash
+        The transaction hash.
+    """
+
+    predicted_success: bool
+    predicted_profit: int
+    chain_profit: int
+    success: bool
+    gas_used: int
+    gas_paid_wei: int
+    tx_hash: str
+
+
+class HistoryChain:
+    """A market history on a node: deploy, replay order flow, read, scan, simulate, send.
+
+    Parameters
+    ----------
+    history
+        The market history to play.
+    replay
+        The one replay of ``history`` the run uses (its scanner options and candidates).
+    rpc_url
+        A JSON-RPC URL; ``None`` starts the embedded anvil node.
+    deployer_index, owner_index
+        Dev accounts that deploy/send the order flow and own the executor.
+    flash_source
+        The flash source of executed trades (the replay's scanner option by default).
+
+    Attributes
+    ----------
+    owner_address
+        Set before :meth:`start` to make a signing key's account the executor's owner
+        (it is sent 100 ETH of gas money from the deployer); a dev account otherwise.
+    """
+
+    def __init__(
+        self,
+        history: MarketHistory,
+        replay: Replay,
+        *,
+        rpc_url: str | None = None,
+        deployer_index: int = 0,
+        owner_index: int = 1,
+        flash_source: FlashSource | None = None,
+    ) -> None:
+        self.history = history
+        self.replay = replay
+        self.rpc_url = rpc_url
+        self.scan_config: ScanConfig = replay.scan
+        self.flash_source = flash_source or self.scan_config.flash_source
+        self._deployer_index = deployer_index
+        self._owner_index = owner_index
+        self.node: AnvilNode | None = None
+        self.w3: Web3 | None = None
+        self.market: ChainMarket | None = None
+        b = history.blocks
+        self._base_fees = b["base_fee_wei"].cast(pl.Int64).to_list()
+        self._landing = next_base_fees(
+            b["base_fee_wei"].cast(pl.Int64).to_numpy(),
+            b["gas_used"].cast(pl.Int64).to_numpy(),
+            b["gas_limit"].cast(pl.Int64).to_numpy(),
+        ).tolist()
+        self._states = history.pool_states.partition_by("block", as_dict=True, maintain_order=True)
+        quotes = history.cex_quotes
+        self._quotes = (
+            quotes.partition_by("block", as_dict=True, maintain_order=True)
+            if quotes is not None and quotes.height and "block" in quotes.columns
+            else {}
+        )
+        self.owner_address: str | None = None
+        self.t = -1
+        self.chain_checks = 0
+        self.scan_mismatches = 0
+        self._set_base_fee = True
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the node is the embedded anvil the layer started."""
+        return self.rpc_url is None
+
+    def start(self) -> None:
+        """Start or attach to the node and deploy the history's first block."""
+        if self.rpc_url is None:
+            self.node = AnvilNode()
+            self.node.start()
+            self.w3 = self.node.w3
+        else:
+            self.w3 = attach(self.rpc_url)
+        accounts = self.w3.eth.accounts
+        need = max(self._deployer_index, self._owner_index) + 1
+        if len(accounts) < need:
+            where = "the embedded node" if self.rpc_url is None else redact_url(self.rpc_url)
+            raise ChainError(
+                f"{where} has {len(accounts)} unlocked account(s); the history chain needs "
+                f"{need} (a dev node or fork with unlocked accounts)"
+            )
+        first = self._rows(0)
+        deployer = accounts[self._deployer_index]
+        owner = self.owner_address or accounts[self._owner_index]
+        if self.owner_address is not None:  # a signing key's account: give it gas money
+            tx = self.w3.eth.send_transaction(
+                {"from": deployer, "to": Web3.to_checksum_address(owner), "value": Wei(10**20)}
+            )
+            mine_and_wait(self.w3, [tx])
+        self.market = ChainMarket.deploy(
+            self.w3,
+            first,
+            deployer=deployer,
+            owner=owner,
+            token_decimals=self.scan_config.token_decimals,
+        )
+        self.t = -1
+
+    def stop(self) -> None:
+        """Stop the embedded node (an attached node is left running)."""
+        if self.node is not None:
+            self.node.stop()
+            self.node = None
+
+    def __enter__(self) -> HistoryChain:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- blocks -------------------------------------------------------------------------
+
+    def _rows(self, t: int) -> pl.DataFrame:
+        block = int(self.history.block_numbers[t])
+        rows = self._states.get((block,))
+        if rows is None:
+            raise DataError(f"history block {block} has no pool states")
+        return rows
+
+    def _need(self) -> tuple[Web3, ChainMarket]:
+        if self.w3 is None or self.market is None:
+            raise ChainError("HistoryChain: call start() first")
+        return self.w3, self.market
+
+    def _mine(self, hashes: list[Any], base_fee_wei: int) -> list[Any]:
+        w3, _ = self._need()
+        if self._set_base_fee:
+            try:
+                resp = w3.provider.make_request(
+                    RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(max(base_fee_wei, 1))]
+                )
+                if "error" in resp:
+                    self._set_base_fee = False
+            except (ValueError, ChainError):  # not an anvil node: keep its own base fee
+                self._set_base_fee = False
+        return mine_and_wait(w3, hashes, check=False)
+
+    def advance(self) -> BlockState:
+        """Play the next history block on the chain and return its state, scanned.
+
+        Raises
+        ------
+        ChainError
+            If the chain's reserves differ from the history's (the chain referees), or
+            the node fails after retries.
+        IndexError
+            After the history's last block.
+        """
+        _, market = self._need()
+        t = self.t + 1
+        if t >= self.history.n_blocks:
+            raise IndexError("HistoryChain: the history has no more blocks")
+        rows = self._rows(t)
+        if t > 0:
+            steps = with_retries("reading reserves", lambda: market.flow_steps(rows))
+            tx = market.send_flow(steps)
+            self._mine([tx] if tx is not None else [], int(self._base_fees[t]))
+        chain_states = with_retries("reading reserves", market.pool_states)
+        states = self._to_history_order(chain_states, int(self.history.block_numbers[t]))
+        self._check(states, rows, t)
+        quotes = self._quotes.get((int(self.history.block_numbers[t]),))
+        cands = scan_block(
+            states,
+            base_fee_wei=int(self._landing[t]),
+            cex_quotes=quotes,
+            config=self.scan_config,
+        )
+        mismatches = self._compare(cands, t)
+        self.t = t
+        return BlockState(
+            t=t,
+            history_block=int(self.history.block_numbers[t]),
+            chain_block=int(chain_states["block"][0]) if chain_states.height else 0,
+            pool_states=states,
+            candidates=cands,
+            scan_mismatches=mismatches,
+        )
+
+    def _to_history_order(self, chain_states: pl.DataFrame, history_block: int) -> pl.DataFrame:
+        _, market = self._need()
+        flipped = {p.pool for p in market.pools.values() if p.flipped}
+        f = pl.col("pool").is_in(list(flipped))
+        return chain_states.with_columns(
+            pl.lit(history_block, dtype=pl.Int64).alias("block"),
+            pl.when(f).then(pl.col("token1")).otherwise(pl.col("token0")).alias("token0"),
+            pl.when(f).then(pl.col("token0")).otherwise(pl.col("token1")).alias("token1"),
+            pl.when(f).then(pl.col("reserve1")).otherwise(pl.col("reserve0")).alias("reserve0"),
+            pl.when(f).then(pl.col("reserve0")).otherwise(pl.col("reserve1")).alias("reserve1"),
+        )
+
+    def _check(self, states: pl.DataFrame, rows: pl.DataFrame, t: int) -> None:
+        got = {r["pool"]: (r["reserve0"], r["reserve1"]) for r in states.to_dicts()}
+        for r in rows.to_dicts():
+            want = (r["reserve0"], r["reserve1"])
+            if got.get(r["pool"]) != want:
+                raise ChainError(
+                    f"chain state differs from history block {r['block']} at pool {r['pool']}: "
+                    f"chain {got.get(r['pool'])}, history {want}"
+                )
+        self.chain_checks += 1
+
+    def _compare(self, cands: pl.DataFrame, t: int) -> int:
+        replay = self.replay
+        lo, hi = int(replay.starts[t]), int(replay.starts[t + 1])
+        if hi == lo:
+            return 0
+        mine = {
+            (tuple(r["route"]), r["start_token"]): (r["amount_in"], r["expected_profit"])
+            for r in cands.select("route", "start_token", "amount_in", "expected_profit").to_dicts()
+        }
+        want = replay.candidates.slice(lo, hi - lo)
+        bad = 0
+        for r in want.select("route", "start_token", "amount_in", "expected_profit").to_dicts():
+            key = (tuple(r["route"]), r["start_token"])
+            if mine.get(key) != (r["amount_in"], r["expected_profit"]):
+                bad += 1
+        if bad:
+            logger.warning(
+                "block %s: %d of the replay's candidates differ from the chain's scan",
+                self.history.block_numbers[t],
+                bad,
+            )
+        self.scan_mismatches += bad
+        return bad
+
+    # -- orders -------------------------------------------------------------------------
+
+    def route(self, candidate: Mapping[str, Any], amount_in: int) -> ChainRoute:
+        """Return the candidate as the executor's route, at ``amount_in``."""
+        _, market = self._need()
+        return route_from_candidate(
+            {**candidate, "amount_in": amount_in},
+            market.pool_map,
+            market.token_addresses,
+            market.fees_bps,
+        )
+
+    def simulate(self, route: ChainRoute, *, min_profit: int = 0) -> SimulationResult:
+        """``eth_call`` the execution against the latest block."""
+        _, market = self._need()
+        return with_retries(
+            "eth_call of the executor",
+            lambda: market.executor.simulate(route, self.flash_source, min_profit=min_profit),
+        )
+
+    def predict(self, route: ChainRoute, *, min_profit: int = 0) -> tuple[bool, int]:
+        """Arbkit's prediction of the execution against the latest state."""
+        _, market = self._need()
+        reserves = with_retries("reading reserves", market.reserves)
+        p = predict_execution(
+            route,
+            reserves,
+            source=self.flash_source,
+            premium_bps=market.lenders.premium_bps,
+            min_profit=min_profit,
+        )
+        return p.success, p.profit
+
+    def gas_price_wei(self) -> int:
+        """Return the base fee the next block charges (the history's on the embedded node)."""
+        t = self.t + 1
+        if t < self.history.n_blocks and self._set_base_fee:
+            return int(self._base_fees[t])
+        w3, _ = self._need()
+        block = w3.eth.get_block("pending")
+        return int(block.get("baseFeePerGas", 0))
+
+    def send(
+        self,
+        route: ChainRoute,
+        *,
+        min_profit: int,
+        priority_fee_wei: int,
+        bribe_wei: int,
+        nonce: int,
+        signer: Any | None = None,
+    ) -> SentTrade:
+        """Send the execution, mine it in the next block on its own, and read the receipt.
+
+        The next history block's order flow follows in a block of its own, computed
+        from the state the trade left.
+        """
+        _, market = self._need()
+        predicted_success, predicted_profit = self.predict(route, min_profit=min_profit)
+        base_fee = self.gas_price_wei()
+        tx = market.executor.build_transaction(
+            route,
+            self.flash_source,
+            min_profit=min_profit,
+            nonce=nonce,
+            max_fee_per_gas=2 * base_fee + priority_fee_wei,
+            max_priority_fee_per_gas=priority_fee_wei,
+            bribe_wei=bribe_wei,
+        )
+        token = next(c for c in market.tokens.values() if c.address == route.token)
+        before = int(token.functions.balanceOf(market.owner).call())
+        tx_hash = with_retries("sending the trade", lambda: market.executor.send(tx, signer))
+        (receipt,) = self._mine([tx_hash], base_fee)
+        after = int(token.functions.balanceOf(market.owner).call())
+        gas_used = int(receipt["gasUsed"])
+        return SentTrade(
+            predicted_success=predicted_success,
+            predicted_profit=predicted_profit,
+            chain_profit=after - before,
+            success=receipt["status"] == 1,
+            gas_used=gas_used,
+            gas_paid_wei=gas_used * int(receipt["effectiveGasPrice"]),
+            tx_hash=tx_hash.to_0x_hex(),
+        )
+
+    def outcome(
+        self, candidate: Mapping[str, Any], amount_in: int, sent: SentTrade, bribe_wei: int
+    ) -> Outcome:
+        """Return the chain's result of a sent trade as an :class:`Outcome`, valued at t + 1."""
+        model = self.replay.model
+        t = min(self.t + 1, self.history.n_blocks - 1)
+        start = str(candidate["start_token"])
+        unit_start = float(model.unit_price(start)[t])
+        native = self.scan_config.native_token
+        unit_native = float(model.unit_price(native)[t])
+        profit_q = sent.chain_profit * unit_start
+        gas_q = sent.gas_paid_wei * unit_native
+        bribe = bribe_wei if sent.success else 0
+        fee = (
+            aave_flash_fee(int(amount_in), self.market.lenders.premium_bps)
+            if self.flash_source is FlashSource.AAVE and self.market is not None
+            else 0
+        )
+        return Outcome(
+            block=int(candidate["block"]),
+            route=tuple(candidate["route"]),
+            kind=str(candidate["kind"]),
+            start_token=start,
+            profit_token=start,
+            amount_in=int(amount_in),
+            included_block=int(self.history.block_numbers[t]),
+            success=sent.success,
+            realized_profit=sent.chain_profit,
+            flash_fee=fee,
+            gas_used=sent.gas_used,
+            gas_paid_wei=sent.gas_paid_wei,
+            bribe_paid_wei=bribe,
+            realized_profit_quote=profit_q,
+            gas_paid_quote=gas_q,
+            net_profit_quote=profit_q - gas_q - bribe * unit_native,
+            reason="ok" if sent.success else "chain_revert",
+        )
