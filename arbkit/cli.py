@@ -245,12 +245,15 @@ def schedule(
 
 def _register_optional_commands() -> None:
     from arbkit.backtest.cli import backtest
+    from arbkit.live.cli import live, live_stage
     from arbkit.market.cli import data_app
     from arbkit.market.sim_cli import calibrate, simulate
     from arbkit.metrics.cli import serve
 
     app.command("serve")(serve)
     app.command("backtest")(backtest)
+    app.command("live")(live)
+    app.command("live-stage")(live_stage)
     data_app.command("simulate")(simulate)
     data_app.command("calibrate")(calibrate)
     app.add_typer(data_app, name="data")

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import polars as pl
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.types import RPCEndpoint, Wei
 
 from arbkit.chain.executor import (
@@ -46,30 +48,58 @@ from arbkit.market.gas import next_base_fees
 from arbkit.market.history import MarketHistory
 from arbkit.opportunities import FlashSource, ScanConfig, scan_block
 
-__all__ = ["BlockState", "HistoryChain", "SentTrade", "with_retries"]
+__all__ = ["BlockState", "HistoryChain", "SentTrade", "StaleStateError", "with_retries"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TRANSIENT = (ChainError, ConnectionError, TimeoutError, OSError)
-"""Errors a retry may cure (the node's transport, a timeout)."""
+TRANSIENT: tuple[type[BaseException], ...] = (
+    ChainError,
+    ConnectionError,
+    TimeoutError,
+    OSError,  # requests' errors derive from it
+    ValueError,  # web3 raises JSON-RPC error objects as ValueError subclasses
+    Web3Exception,
+)
+"""Errors a retry may cure (the node's transport, a timeout, an RPC error answer)."""
+
+
+class StaleStateError(ChainError):
+    """The node showed a state other than the history's (a stale or lagging answer)."""
 
 
 def with_retries(
     what: str,
     fn: Callable[[], T],
     *,
-    attempts: int = 4,
+    attempts: int = 5,
     backoff_s: float = 0.2,
     sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[BaseException], None] | None = None,
 ) -> T:
     """Call ``fn``; retry transient failures with exponential backoff.
+
+    Parameters
+    ----------
+    what
+        What is being done, for the error message.
+    fn
+        The call.
+    attempts
+        Tries, the first included.
+    backoff_s
+        First pause; doubled after each failure.
+    sleep
+        The pause (injectable in tests).
+    on_retry
+        Called with each error that is retried.
 
     Raises
     ------
     ChainError
-        After the last attempt, naming ``what`` and the last error (credentials masked).
+        After the last attempt, naming ``what`` and the last error (URL credentials
+        masked).
     """
     last: BaseException | None = None
     for i in range(attempts):
@@ -78,12 +108,20 @@ def with_retries(
         except TRANSIENT as exc:
             last = exc
             if i + 1 < attempts:
+                if on_retry is not None:
+                    on_retry(exc)
                 sleep(backoff_s * 2**i)
-        except ValueError as exc:  # web3 raises JSON-RPC error objects as ValueError
-            last = exc
-            if i + 1 < attempts:
-                sleep(backoff_s * 2**i)
-    raise ChainError(f"{what} failed after {attempts} attempts: {_describe(last)}")
+    if isinstance(last, StaleStateError):
+        raise StaleStateError(f"{what}: {last}") from None
+    raise ChainError(f"{what} failed after {attempts} attempts: {_describe(last)}") from None
+
+
+def _known(w3: Web3, tx_hash: HexBytes) -> bool:
+    try:
+        w3.eth.get_transaction(tx_hash)
+    except TransactionNotFound:
+        return False
+    return True
 
 
 def _describe(exc: BaseException | None) -> str:
@@ -162,6 +200,11 @@ class HistoryChain:
         Dev accounts that deploy/send the order flow and own the executor.
     flash_source
         The flash source of executed trades (the replay's scanner option by default).
+    timeout_s
+        Seconds allowed for each JSON-RPC request.
+    retry_attempts, retry_backoff_s
+        Tries of each node operation and the first pause between them (doubled after
+        each failure). Every retry is counted in :attr:`retries`.
 
     Attributes
     ----------
@@ -179,7 +222,14 @@ class HistoryChain:
         deployer_index: int = 0,
         owner_index: int = 1,
         flash_source: FlashSource | None = None,
+        timeout_s: float = 10.0,
+        retry_attempts: int = 5,
+        retry_backoff_s: float = 0.2,
     ) -> None:
+        self.timeout_s = float(timeout_s)
+        self.retry_attempts = int(retry_attempts)
+        self.retry_backoff_s = float(retry_backoff_s)
+        self.retries = 0
         self.history = history
         self.replay = replay
         self.rpc_url = rpc_url
@@ -220,11 +270,11 @@ class HistoryChain:
     def start(self) -> None:
         """Start or attach to the node and deploy the history's first block."""
         if self.rpc_url is None:
-            self.node = AnvilNode()
+            self.node = AnvilNode(request_timeout=self.timeout_s)
             self.node.start()
             self.w3 = self.node.w3
         else:
-            self.w3 = attach(self.rpc_url)
+            self.w3 = self._retry("connecting", lambda: attach(str(self.rpc_url), self.timeout_s))
         accounts = self.w3.eth.accounts
         need = max(self._deployer_index, self._owner_index) + 1
         if len(accounts) < need:
@@ -264,6 +314,31 @@ class HistoryChain:
         self.stop()
 
     # -- blocks -------------------------------------------------------------------------
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        def count(exc: BaseException) -> None:
+            self.retries += 1
+            logger.warning("%s: retrying after %s", what, _describe(exc))
+
+        return with_retries(
+            what,
+            fn,
+            attempts=self.retry_attempts,
+            backoff_s=self.retry_backoff_s,
+            on_retry=count,
+        )
+
+    def _mine_pending(self) -> None:
+        """Mine what an interrupted attempt left pending, so a retry never sends twice."""
+        w3, _ = self._need()
+        resp = w3.provider.make_request(RPCEndpoint("txpool_status"), [])
+        if "error" in resp:
+            return  # not supported: nothing to do
+        result: Any = resp.get("result")
+        raw: Any = result.get("pending", 0) if isinstance(result, dict) else 0
+        pending = int(raw, 16) if isinstance(raw, str) else int(raw)
+        if pending:
+            mine_and_wait(w3, [], check=False)
 
     def _rows(self, t: int) -> pl.DataFrame:
         block = int(self.history.block_numbers[t])
@@ -306,13 +381,24 @@ class HistoryChain:
         if t >= self.history.n_blocks:
             raise IndexError("HistoryChain: the history has no more blocks")
         rows = self._rows(t)
+        history_block = int(self.history.block_numbers[t])
         if t > 0:
-            steps = with_retries("reading reserves", lambda: market.flow_steps(rows))
-            tx = market.send_flow(steps)
-            self._mine([tx] if tx is not None else [], int(self._base_fees[t]))
-        chain_states = with_retries("reading reserves", market.pool_states)
-        states = self._to_history_order(chain_states, int(self.history.block_numbers[t]))
-        self._check(states, rows, t)
+
+            def play() -> None:
+                self._mine_pending()
+                steps = market.flow_steps(rows)
+                tx = market.send_flow(steps)
+                self._mine([tx] if tx is not None else [], int(self._base_fees[t]))
+
+            self._retry(f"replaying the order flow of block {history_block}", play)
+
+        def read() -> tuple[pl.DataFrame, pl.DataFrame]:
+            chain_states = market.pool_states()
+            states = self._to_history_order(chain_states, history_block)
+            self._check(states, rows)
+            return chain_states, states
+
+        chain_states, states = self._retry(f"reading the pools at block {history_block}", read)
         quotes = self._quotes.get((int(self.history.block_numbers[t]),))
         cands = scan_block(
             states,
@@ -343,12 +429,12 @@ class HistoryChain:
             pl.when(f).then(pl.col("reserve0")).otherwise(pl.col("reserve1")).alias("reserve1"),
         )
 
-    def _check(self, states: pl.DataFrame, rows: pl.DataFrame, t: int) -> None:
+    def _check(self, states: pl.DataFrame, rows: pl.DataFrame) -> None:
         got = {r["pool"]: (r["reserve0"], r["reserve1"]) for r in states.to_dicts()}
         for r in rows.to_dicts():
             want = (r["reserve0"], r["reserve1"])
             if got.get(r["pool"]) != want:
-                raise ChainError(
+                raise StaleStateError(
                     f"chain state differs from history block {r['block']} at pool {r['pool']}: "
                     f"chain {got.get(r['pool'])}, history {want}"
                 )
@@ -393,7 +479,7 @@ class HistoryChain:
     def simulate(self, route: ChainRoute, *, min_profit: int = 0) -> SimulationResult:
         """``eth_call`` the execution against the latest block."""
         _, market = self._need()
-        return with_retries(
+        return self._retry(
             "eth_call of the executor",
             lambda: market.executor.simulate(route, self.flash_source, min_profit=min_profit),
         )
@@ -401,7 +487,7 @@ class HistoryChain:
     def predict(self, route: ChainRoute, *, min_profit: int = 0) -> tuple[bool, int]:
         """Arbkit's prediction of the execution against the latest state."""
         _, market = self._need()
-        reserves = with_retries("reading reserves", market.reserves)
+        reserves = self._retry("reading reserves", market.reserves)
         p = predict_execution(
             route,
             reserves,
@@ -428,30 +514,75 @@ class HistoryChain:
         priority_fee_wei: int,
         bribe_wei: int,
         nonce: int,
-        signer: Any | None = None,
+        signer: Any,
     ) -> SentTrade:
-        """Send the execution, mine it in the next block on its own, and read the receipt.
+        """Sign the execution locally, send it, mine it in the next block on its own.
 
-        The next history block's order flow follows in a block of its own, computed
-        from the state the trade left.
+        The hash is known before sending, so a send whose answer was lost is found on the
+        node instead of being sent twice. The next history block's order flow follows in
+        a block of its own, computed from the state the trade left.
+
+        Parameters
+        ----------
+        route
+            The cycle and its size.
+        min_profit
+            The executor's minimum profit.
+        priority_fee_wei, bribe_wei
+            Tip per gas and coinbase transfer.
+        nonce
+            The transaction's nonce (from the runner's nonce manager).
+        signer
+            An eth-account ``LocalAccount`` that owns the executor.
         """
-        _, market = self._need()
+        w3, market = self._need()
         predicted_success, predicted_profit = self.predict(route, min_profit=min_profit)
         base_fee = self.gas_price_wei()
-        tx = market.executor.build_transaction(
-            route,
-            self.flash_source,
-            min_profit=min_profit,
-            nonce=nonce,
-            max_fee_per_gas=2 * base_fee + priority_fee_wei,
-            max_priority_fee_per_gas=priority_fee_wei,
-            bribe_wei=bribe_wei,
+        tx = self._retry(
+            "building the trade",
+            lambda: market.executor.build_transaction(
+                route,
+                self.flash_source,
+                min_profit=min_profit,
+                nonce=nonce,
+                max_fee_per_gas=2 * base_fee + priority_fee_wei,
+                max_priority_fee_per_gas=priority_fee_wei,
+                bribe_wei=bribe_wei,
+            ),
         )
+        signed = signer.sign_transaction(dict(tx))
+        tx_hash = HexBytes(signed.hash)
+
+        def submit() -> None:
+            try:
+                w3.eth.send_raw_transaction(signed.raw_transaction)
+            except (ValueError, Web3Exception) as exc:
+                if _known(w3, tx_hash):  # an earlier attempt got through
+                    return
+                raise ChainError(f"the node refused the trade: {_describe(exc)}") from None
+            except OSError:
+                if _known(w3, tx_hash):
+                    return
+                raise
+
+        self._retry("sending the trade", submit)
+
+        def land() -> Any:
+            try:
+                return w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                (receipt,) = self._mine([tx_hash], base_fee)
+                return receipt
+
+        receipt = self._retry("mining the trade", land)
+        block = int(receipt["blockNumber"])
         token = next(c for c in market.tokens.values() if c.address == route.token)
-        before = int(token.functions.balanceOf(market.owner).call())
-        tx_hash = with_retries("sending the trade", lambda: market.executor.send(tx, signer))
-        (receipt,) = self._mine([tx_hash], base_fee)
-        after = int(token.functions.balanceOf(market.owner).call())
+
+        def balances() -> tuple[int, int]:
+            f = token.functions.balanceOf(market.owner)
+            return int(f.call(block_identifier=block - 1)), int(f.call(block_identifier=block))
+
+        before, after = self._retry("reading the owner's balance", balances)
         gas_used = int(receipt["gasUsed"])
         return SentTrade(
             predicted_success=predicted_success,

@@ -466,17 +466,18 @@ class FlashArbitrageRunner:
             require_execution_allowed(
                 self.stage_tracker.stage, enable_execution=self.config.enable_execution
             )
-        env = self.config.private_key_env
-        key = (
-            load_private_key(env)
-            if not chain.embedded or os.environ.get(env) is not None
-            else None  # the embedded node's dev account signs
-        )
-        if key is not None:
-            from eth_account import Account
+        from eth_account import Account
+        from eth_utils.crypto import keccak
 
+        env = self.config.private_key_env
+        if not chain.embedded or os.environ.get(env) is not None:
+            key = load_private_key(env)
             self._signer = Account.from_key(key.reveal())
-            chain.owner_address = self._signer.address
+        else:
+            # the embedded node: a throwaway key derived from the seed owns the executor
+            seed = f"arbkit embedded chain owner {self.config.seed}".encode()
+            self._signer = Account.from_key(keccak(seed))
+        chain.owner_address = self._signer.address
 
     def _check_given_addresses(self, chain: HistoryChain) -> None:
         market = chain.market
