@@ -281,6 +281,7 @@ class FlashArbitrageRunner:
             "chain_checks": 0,
             "scan_mismatches": 0,
             "rpc_errors": 0,
+            "rpc_retries": 0,
             "mode": "live" if self.config.enable_execution else "dry_run",
             "stage": self.stage_tracker.stage.value,
             "halted": False,
@@ -300,6 +301,7 @@ class FlashArbitrageRunner:
         if self.chain is not None:
             s["chain_checks"] = self.chain.chain_checks
             s["scan_mismatches"] = self.chain.scan_mismatches
+            s["rpc_retries"] = self.chain.retries
         return s
 
     # -- the loop -----------------------------------------------------------------------
