@@ -57,7 +57,10 @@ class AIFlashArbConfig(BaseModel):
     models_dir
         The model registry; only promoted, hash-verified models are loaded.
     execution_log_dir
-        Folder of the execution log (source ``dry_run`` or ``live``); ``None``: not written.
+        Folder of the execution log (source ``dry_run`` or ``live``); ``None`` for
+        ``$ARBKIT_EXECUTIONS_DIR``, else ``data/executions``.
+    write_execution_log
+        Whether the run's executions are written to the execution log.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -77,7 +80,8 @@ class AIFlashArbConfig(BaseModel):
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     stage_file: str = Field("live/stage.json", min_length=1, strict=True)
     models_dir: str = Field("models", min_length=1, strict=True)
-    execution_log_dir: str | None = Field("data/executions", strict=True)
+    execution_log_dir: str | None = Field(None, min_length=1, strict=True)
+    write_execution_log: bool = Field(True, strict=True)
 
     @field_validator("rpc_url")
     @classmethod

@@ -667,11 +667,18 @@ class FlashArbitrageRunner:
         return self._metrics
 
     def _write_log(self, replay: Replay, trades: pl.DataFrame, policy: str) -> str | None:
-        folder = self.config.execution_log_dir
-        if folder is None or trades.filter(pl.col("cand_id").is_not_null()).height == 0:
+        if not self.config.write_execution_log:
             return None
-        from arbkit.decider.history import executions_table, new_run_id, record_executions
+        if trades.filter(pl.col("cand_id").is_not_null()).height == 0:
+            return None
+        from arbkit.decider.history import (
+            executions_dir,
+            executions_table,
+            new_run_id,
+            record_executions,
+        )
 
+        folder = executions_dir(self.config.execution_log_dir)
         source = self.stats["mode"]
         path = record_executions(
             folder,
