@@ -33,6 +33,25 @@ DASHBOARD_HTML = r"""<!doctype html>
   td.active { color:var(--bad); font-weight:600; }
   td.cleared { color:var(--good); }
   .tables { display:grid; grid-template-columns:2fr 1fr; gap:10px; margin-top:10px; }
+  .runner { display:grid; grid-template-columns:minmax(170px, 240px) 1fr; gap:14px;
+            margin-bottom:10px; }
+  .runner .stage { font-size:26px; font-weight:700; color:var(--accent); }
+  .runner .stage[data-stage="simulation"] { color:var(--muted); }
+  .runner .stage[data-stage="small_positions"] { color:var(--warn); }
+  .runner .stage[data-stage="full_size"] { color:var(--bad); }
+  .runner .label { color:var(--muted); font-size:12px; }
+  .runner .unlock { color:var(--muted); font-size:12px; margin-top:4px; }
+  .runner .fields { display:grid; grid-template-columns:repeat(auto-fill, minmax(150px, 1fr));
+                    gap:6px 12px; align-content:start; }
+  .runner .field span.rv { display:block; font-size:16px; font-weight:600;
+                           font-variant-numeric:tabular-nums; }
+  .badge { display:inline-block; padding:0 6px; border-radius:4px; font-size:12px;
+           font-weight:700; color:var(--bg); background:var(--muted); }
+  .badge.dry { background:var(--good); }
+  .badge.live { background:var(--bad); }
+  .badge.stale { background:var(--warn); }
+  .badge[hidden] { display:none; }
+  span.rv.bad, #runner-error { color:var(--bad); }
 </style>
 </head>
 <body data-state="loading">
@@ -41,6 +60,41 @@ DASHBOARD_HTML = r"""<!doctype html>
   <span id="status">loading…</span>
 </header>
 <main>
+  <section class="panel runner" id="runner-panel" data-runner-state="loading">
+    <div>
+      <h2>Runner</h2>
+      <div class="label">trading stage</div>
+      <div class="stage" id="runner-stage">—</div>
+      <div><span class="badge" id="runner-mode">—</span>
+        <span class="badge stale" id="runner-stale" hidden>STALE</span></div>
+      <div class="unlock" id="runner-unlock"></div>
+      <div class="unlock" id="runner-error"></div>
+    </div>
+    <div class="fields">
+      <div class="field"><span class="label">State</span>
+        <span class="rv" id="runner-state">—</span></div>
+      <div class="field"><span class="label">Updated</span>
+        <span class="rv" id="runner-age">—</span></div>
+      <div class="field"><span class="label">Halted</span>
+        <span class="rv" id="runner-halted">—</span></div>
+      <div class="field"><span class="label">Last block</span>
+        <span class="rv" id="runner-last-block">—</span></div>
+      <div class="field"><span class="label">Blocks processed</span>
+        <span class="rv" id="runner-blocks">—</span></div>
+      <div class="field"><span class="label">Decisions / trades sent</span>
+        <span class="rv" id="runner-decisions">—</span></div>
+      <div class="field"><span class="label">Net profit (quote)</span>
+        <span class="rv" id="runner-net-profit">—</span></div>
+      <div class="field"><span class="label">Head-to-decision</span>
+        <span class="rv" id="runner-latency">—</span></div>
+      <div class="field"><span class="label">Policy / model</span>
+        <span class="rv" id="runner-policy">—</span></div>
+      <div class="field"><span class="label">Stage of the run</span>
+        <span class="rv" id="runner-run-stage">—</span></div>
+      <div class="field"><span class="label">Stage track record</span>
+        <span class="rv" id="runner-track">—</span></div>
+    </div>
+  </section>
   <section class="cards" id="cards">
     <div class="card"><div class="label">Decisions</div>
       <div class="value" data-key="decisions.total_decisions" data-fmt="int">—</div></div>
@@ -307,7 +361,86 @@ async function fetchJson(path) {
   return response.json();
 }
 
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.max(seconds, 0);
+  if (s < 90) return s.toFixed(0) + " s ago";
+  if (s < 90 * 60) return (s / 60).toFixed(0) + " min ago";
+  if (s < 48 * 3600) return (s / 3600).toFixed(1) + " h ago";
+  return (s / 86400).toFixed(1) + " d ago";
+}
+
+function setRunner(id, content, bad) {
+  const node = document.getElementById(id);
+  node.textContent = content;
+  if (bad !== undefined) node.classList.toggle("bad", bad);
+  return node;
+}
+
+function renderRunner(r) {
+  const panel = document.getElementById("runner-panel");
+  const st = r.status;
+  const stage = r.stage === null ? "unknown" : r.stage;
+  setRunner("runner-stage", stage.replace(/_/g, " ").toUpperCase())
+    .setAttribute("data-stage", stage);
+  panel.setAttribute("data-stage", stage);
+  const mode = st === null ? null : st.mode;
+  const modeNode = setRunner("runner-mode",
+    mode === "live" ? "LIVE" : mode === "dry_run" ? "DRY-RUN" : "no runner status");
+  modeNode.className = "badge" + (mode === "live" ? " live" : mode === "dry_run" ? " dry" : "");
+  panel.setAttribute("data-mode", mode === null || mode === undefined ? "none" : mode);
+  document.getElementById("runner-stale").hidden = !r.stale;
+  panel.setAttribute("data-stale", String(r.stale));
+  const unlock = r.unlock === null ? "" : r.unlock;
+  const entered = r.stage_entered_utc === null ? "" :
+    " (since " + r.stage_entered_utc.replace("T", " ").slice(0, 19) + " UTC)";
+  setRunner("runner-unlock", unlock + entered);
+  setRunner("runner-error", r.error === null ? "" : "error: " + r.error);
+  const t = r.track_record;
+  setRunner("runner-track", t === null ? "—" : t.count + " outcomes" +
+    (t.success_rate === null ? "" : ", " + show(t.success_rate, "pct") + " ok") +
+    ", net " + t.net_profit_quote.toFixed(4));
+  if (st === null) {
+    for (const id of ["runner-age", "runner-halted", "runner-last-block", "runner-blocks",
+                      "runner-decisions", "runner-net-profit", "runner-latency",
+                      "runner-policy", "runner-run-stage"]) setRunner(id, "—", false);
+    setRunner("runner-state", "no status in " + r.runner_dir);
+    return;
+  }
+  const stopped = st.state === "stopped" && st.stopped ? " (" + st.stopped + ")" : "";
+  setRunner("runner-state", String(st.state) + stopped);
+  setRunner("runner-age", age(r.status_age_s), r.stale);
+  setRunner("runner-halted", st.halted ? "HALTED: " + (st.halt_reason || "") : "no",
+            Boolean(st.halted));
+  setRunner("runner-last-block", st.last_block === null || st.last_block === undefined ?
+    "—" : String(st.last_block));
+  setRunner("runner-blocks", show(st.blocks_processed, "int"));
+  setRunner("runner-decisions", show(st.ai_decisions_made, "int") + " / " +
+    show(st.ai_trades_sent, "int"));
+  const net = st.net_profit_quote;
+  setRunner("runner-net-profit", typeof net === "number" ? (net >= 0 ? "+" : "") +
+    net.toFixed(4) : "—", typeof net === "number" && net < 0);
+  setRunner("runner-latency", typeof st.head_to_decision_ms === "number" ?
+    FMT.ms(st.head_to_decision_ms) : "—");
+  setRunner("runner-policy", String(st.policy || "—") + " / " + String(st.ai_model || "—"));
+  // an embedded-chain replay runs at simulation, a node at dry-run when the file says simulation
+  setRunner("runner-run-stage", st.stage ? String(st.stage) : "—");
+}
+
+async function refreshRunner() {
+  // the Runner panel has its own state: a runner problem never blanks the metrics
+  const panel = document.getElementById("runner-panel");
+  try {
+    renderRunner(await fetchJson("api/ai/runner"));
+    panel.setAttribute("data-runner-state", "ready");
+  } catch (err) {
+    setRunner("runner-error", "error: " + err.message);
+    panel.setAttribute("data-runner-state", "error");
+  }
+}
+
 async function refresh() {
+  const runner = refreshRunner();
   const status = document.getElementById("status");
   try {
     const [summary, alerts, series] = await Promise.all([
@@ -326,6 +459,7 @@ async function refresh() {
       document.body.setAttribute("data-state", "error");
     }
   }
+  await runner;
 }
 
 refresh();

@@ -43,11 +43,24 @@ def serve(
             dir_okay=False,
         ),
     ] = None,
+    live_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--live-dir",
+            help=(
+                "Folder of the live runner's stage.json and status.json, shown in the "
+                "dashboard's Runner panel; default: $ARBKIT_LIVE_DIR, else live under the "
+                "current directory."
+            ),
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the metrics API, the Prometheus endpoint and the dashboard.
 
     Routes: ``/`` (dashboard), ``/api/ai/metrics``, ``/api/ai/alerts``,
-    ``/api/ai/metrics/recent``, ``/api/ai/timeseries`` and ``/metrics`` (Prometheus).
+    ``/api/ai/metrics/recent``, ``/api/ai/timeseries``, ``/api/ai/runner`` and
+    ``/metrics`` (Prometheus).
 
     Parameters
     ----------
@@ -57,10 +70,12 @@ def serve(
         TCP port.
     db_path
         Metrics database; the process-wide default when ``None``.
+    live_dir
+        Live runner's folder; :func:`arbkit.metrics.service.resolve_live_dir` when ``None``.
     """
     import uvicorn
 
-    from arbkit.metrics.service import create_app
+    from arbkit.metrics.service import create_app, resolve_live_dir
 
     if not 1 <= port <= 65_535:
         msg = f"port must be in [1, 65535], got {port}"
@@ -72,6 +87,11 @@ def serve(
             "this address can read the metrics",
             host,
         )
+    runner_dir = resolve_live_dir() if live_dir is None else live_dir.expanduser().absolute()
     with MetricsCollector(MetricsConfig(db_path=path)) as collector:
-        typer.echo(f"arbkit metrics on http://{host}:{port}/ (database {path or ':memory:'})")
-        uvicorn.run(create_app(collector), host=host, port=port, log_level="info")
+        typer.echo(
+            f"arbkit metrics on http://{host}:{port}/ (database {path or ':memory:'}, "
+            f"live runner {runner_dir})"
+        )
+        app = create_app(collector, runner_dir=runner_dir)
+        uvicorn.run(app, host=host, port=port, log_level="info")

@@ -8,6 +8,7 @@ and ``CI`` is unset; a failure in CI, which must install it
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import struct
 import subprocess
@@ -226,3 +227,83 @@ def test_dashboard_screenshot_is_saved(
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1280, 900)
     assert len(data) > 20_000  # charts and figures, not a blank page
+
+
+class _RunnerPanel(HTMLParser):
+    """Text and attributes of the Runner panel's elements, by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attrs: dict[str, dict[str, str | None]] = {}
+        self.text: dict[str, str] = {}
+        self._open: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        ident = a.get("id")
+        if ident and ident.startswith("runner-"):
+            self.attrs[ident] = a
+            self.text[ident] = ""
+        self._open.append(ident if ident and ident.startswith("runner-") else None)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        for ident in self._open:
+            if ident is not None and ident != "runner-panel":
+                self.text[ident] += data
+
+
+def test_dashboard_shows_the_runners_stage_and_status(
+    chromium: str, serve_app: Any, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from arbkit.live.safety import StageGate, StagePolicy, StageTracker
+
+    live = tmp_path / "live"
+    gates = StagePolicy(simulation=StageGate(), dry_run=StageGate(), small_positions=StageGate())
+    StageTracker(live / "stage.json", gates).promote()
+    status = {
+        "state": "running",
+        "updated_utc": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "stage": "dry_run",
+        "mode": "dry_run",
+        "policy": "ai",
+        "ai_model": "route_success",
+        "halted": True,
+        "halt_reason": "drawdown 0.3 > 0.2",
+        "stopped": "",
+        "last_block": 19_000_123,
+        "blocks_processed": 42,
+        "ai_decisions_made": 7,
+        "ai_trades_sent": 3,
+        "net_profit_quote": -0.125,
+        "head_to_decision_ms": 12.4,
+    }
+    (live / "status.json").write_text(json.dumps(status))
+    with MetricsCollector() as m, serve_app(create_app(m, runner_dir=live)) as server:
+        result = _run_chromium(chromium, tmp_path / "profile", "--dump-dom", f"{server.url}/")
+    panel = _RunnerPanel()
+    panel.feed(result.stdout)
+
+    text = {k: v.strip() for k, v in panel.text.items()}
+    assert panel.attrs["runner-panel"].get("data-runner-state") == "ready", result.stdout[-2000:]
+    assert panel.attrs["runner-panel"].get("data-stage") == "dry_run"
+    assert panel.attrs["runner-panel"].get("data-stale") == "true"
+    assert text["runner-stage"] == "DRY RUN"
+    assert text["runner-mode"] == "DRY-RUN"
+    assert "hidden" not in panel.attrs["runner-stale"]
+    assert text["runner-state"] == "running"
+    assert text["runner-age"] == "5 min ago"
+    assert text["runner-halted"] == "HALTED: drawdown 0.3 > 0.2"
+    assert text["runner-last-block"] == "19000123"
+    assert text["runner-decisions"] == "7 / 3"
+    assert text["runner-net-profit"] == "-0.1250"
+    assert text["runner-latency"] == "12.4 ms"
+    assert text["runner-unlock"].startswith("dry_run -> small_positions locked: records 0 < 50")
+    assert text["runner-run-stage"] == "dry_run"
+    assert text["runner-track"] == "0 outcomes, net 0.0000"
+    assert text["runner-error"] == ""
