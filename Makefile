@@ -42,8 +42,8 @@ test-expensive: setup
 	$(BIN)/pytest -q -m expensive
 
 lint: setup
-	$(BIN)/ruff check arbkit tests benchmarks
-	$(BIN)/ruff format --check arbkit tests benchmarks
+	$(BIN)/ruff check arbkit tests benchmarks examples run_live_arbitrage.py
+	$(BIN)/ruff format --check arbkit tests benchmarks examples run_live_arbitrage.py
 	$(BIN)/mypy
 
 bench: setup

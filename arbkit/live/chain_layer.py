@@ -46,7 +46,7 @@ from arbkit.execution import Outcome, Replay
 from arbkit.market.amm import aave_flash_fee
 from arbkit.market.gas import next_base_fees
 from arbkit.market.history import MarketHistory
-from arbkit.opportunities import FlashSource, ScanConfig, scan_block
+from arbkit.opportunities import FlashSource, RouteSet, ScanConfig, build_routes, scan_blocks
 
 __all__ = ["BlockState", "HistoryChain", "SentTrade", "StaleStateError", "with_retries"]
 
@@ -148,6 +148,8 @@ class BlockState:
     scan_mismatches
         Candidates of the replay at this block that the chain's scan did not give with
         the same size and profit (0 when the chain agrees with the history).
+    head_at
+        ``time.perf_counter()`` when the block was mined (the new head), for latency.
     """
 
     t: int
@@ -156,6 +158,7 @@ class BlockState:
     pool_states: pl.DataFrame
     candidates: pl.DataFrame
     scan_mismatches: int
+    head_at: float
 
 
 @dataclass(frozen=True)
@@ -255,10 +258,36 @@ class HistoryChain:
             else {}
         )
         self.owner_address: str | None = None
+        self._routes = self._route_set()
         self.t = -1
         self.chain_checks = 0
         self.scan_mismatches = 0
         self._set_base_fee = True
+
+    def _route_set(self) -> RouteSet:
+        """Enumerate the routes of the history's pools once (the scan reuses them)."""
+        meta = self.history.pool_states.group_by("pool", maintain_order=True).agg(
+            pl.col("token0").first(), pl.col("token1").first(), pl.col("fee_bps").first()
+        )
+        tokens = list(zip(meta["token0"].to_list(), meta["token1"].to_list(), strict=True))
+        assets: set[str] = set()
+        quotes = self.history.cex_quotes
+        aliases = self.scan_config.cex_asset_aliases
+        if quotes is not None and quotes.height:
+            for symbol in quotes["symbol"].unique().to_list():
+                base, _, quote = str(symbol).partition("/")
+                a, q = aliases.get(base, base), aliases.get(quote, quote)
+                if any(a in pair and q in pair for pair in tokens):
+                    assets.add(a)
+        routes = build_routes(
+            meta["pool"].to_list(),
+            tokens,
+            meta["fee_bps"].to_list(),
+            cex_assets=sorted(assets),
+            config=self.scan_config,
+        )
+        routes.flash_groups(sorted(routes.start_token_set))  # warm: arrays built once, here
+        return routes
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -391,6 +420,7 @@ class HistoryChain:
                 self._mine([tx] if tx is not None else [], int(self._base_fees[t]))
 
             self._retry(f"replaying the order flow of block {history_block}", play)
+        head_at = time.perf_counter()
 
         def read() -> tuple[pl.DataFrame, pl.DataFrame]:
             chain_states = market.pool_states()
@@ -400,11 +430,12 @@ class HistoryChain:
 
         chain_states, states = self._retry(f"reading the pools at block {history_block}", read)
         quotes = self._quotes.get((int(self.history.block_numbers[t]),))
-        cands = scan_block(
+        cands = scan_blocks(
             states,
-            base_fee_wei=int(self._landing[t]),
+            base_fees=int(self._landing[t]),
             cex_quotes=quotes,
             config=self.scan_config,
+            routes=self._routes,
         )
         mismatches = self._compare(cands, t)
         self.t = t
@@ -415,6 +446,7 @@ class HistoryChain:
             pool_states=states,
             candidates=cands,
             scan_mismatches=mismatches,
+            head_at=head_at,
         )
 
     def _to_history_order(self, chain_states: pl.DataFrame, history_block: int) -> pl.DataFrame:

@@ -27,6 +27,7 @@ history pays what :class:`arbkit.backtest.Simulator` pays for it (tested).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -286,6 +287,9 @@ class FlashArbitrageRunner:
             "stage": self.stage_tracker.stage.value,
             "halted": False,
             "halt_reason": "",
+            "stopped": "",
+            "last_block": None,
+            "head_to_decision_ms": None,
             "policy": self.name,
         }
 
@@ -411,6 +415,11 @@ class FlashArbitrageRunner:
                 run.step(t)
                 processed += 1
                 self.stats["blocks_processed"] = processed
+                self.stats["last_block"] = state.history_block
+                self.stats["head_to_decision_ms"] = round(
+                    (time.perf_counter() - state.head_at) * 1e3, 3
+                )
+                self._write_status("running")
                 self.stats["candidates_seen"] += state.candidates.height
                 if self.on_block is not None:
                     self.on_block(
@@ -429,6 +438,8 @@ class FlashArbitrageRunner:
         if self.stop_loss is not None and self.stop_loss.halted:
             self.stats["halted"] = True
             self.stats["halt_reason"] = self.stop_loss.reason
+        self.stats["stopped"] = stopped
+        self._write_status("stopped")
         log = self._write_log(replay, result.trades, policy.name)
         metrics = {k: v for k, v in result.items() if _plain(v)}
         return RunSummary(
@@ -441,6 +452,21 @@ class FlashArbitrageRunner:
             execution_log=log,
             stats=self.get_ai_stats(),
         )
+
+    @property
+    def status_file(self) -> Path:
+        """Where the runner's status is kept for the dashboard (next to the stage file)."""
+        return Path(self.config.stage_file).with_name("status.json")
+
+    def _write_status(self, state: str) -> None:
+        """Write :meth:`get_ai_stats` and the run's state for the dashboard, atomically."""
+        from arbkit.io import write_atomic
+
+        body = {"state": state, "updated_utc": datetime.now(UTC).isoformat(), **self.get_ai_stats()}
+        try:
+            write_atomic(self.status_file, json.dumps(body, default=str).encode())
+        except OSError as exc:  # the dashboard's view is not worth stopping a run for
+            logger.warning("cannot write %s: %s", self.status_file, exc)
 
     def _advance(self, chain: HistoryChain) -> BlockState | None:
         for attempt in range(3):

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +56,22 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+_SCREEN_ELEMENTS = 1 << 18
+"""(block, route) pairs screened per chunk by the vectorised flash-route screen."""
 _POOL_COLUMNS = ("pool", "venue", "token0", "token1", "reserve0", "reserve1", "fee_bps")
+
+
+@dataclass(frozen=True)
+class _HopGroup:
+    """Flash routes with the same hop count, as arrays (route i in row i)."""
+
+    n_hops: int
+    ids: npt.NDArray[np.int64]
+    pools: npt.NDArray[np.int64]
+    sells0: npt.NDArray[np.bool_]
+    gammas: FloatArray
+    start: npt.NDArray[np.int64]  # index into tokens
+    tokens: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -91,9 +107,65 @@ class RouteSet:
     start_tokens: tuple[str, ...]
     cex_sides: tuple[str, ...]
     cex_assets: tuple[str, ...]
+    _groups: dict[tuple[int, tuple[str, ...]], _HopGroup] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.hops)
+
+    @cached_property
+    def start_token_set(self) -> frozenset[str]:
+        """Every route's start token."""
+        return frozenset(self.start_tokens)
+
+    @cached_property
+    def cex_route_ids(self) -> tuple[int, ...]:
+        """Indices of the ``cex_dex`` routes."""
+        return tuple(r for r, k in enumerate(self.kinds) if k == "cex_dex")
+
+    @cached_property
+    def _flash_hop_counts(self) -> tuple[int, ...]:
+        return tuple(
+            sorted({len(h) for h, k in zip(self.hops, self.kinds, strict=True) if k != "cex_dex"})
+        )
+
+    def flash_groups(self, priced: Sequence[str]) -> list[_HopGroup]:
+        """Return the flash routes starting from a ``priced`` token, by hop count, as arrays.
+
+        Computed once per set of priced tokens and kept (the live scan reuses it).
+        """
+        out = []
+        key_tokens = tuple(sorted(priced))
+        for n_hops in self._flash_hop_counts:
+            key = (n_hops, key_tokens)
+            group = self._groups.get(key)
+            if group is None:
+                ids = [
+                    r
+                    for r in range(len(self.hops))
+                    if self.kinds[r] != "cex_dex"
+                    and len(self.hops[r]) == n_hops
+                    and self.start_tokens[r] in key_tokens
+                ]
+                pools = np.array([[p for p, _ in self.hops[r]] for r in ids], dtype=np.int64)
+                dirs = np.array([[d for _, d in self.hops[r]] for r in ids], dtype=np.int64)
+                fees = np.asarray(self.fees_bps, dtype=np.float64)
+                group = _HopGroup(
+                    n_hops=n_hops,
+                    ids=np.asarray(ids, dtype=np.int64),
+                    pools=pools.reshape(len(ids), n_hops),
+                    sells0=(dirs == 0).reshape(len(ids), n_hops),
+                    gammas=(1.0 - fees[pools] / BPS).reshape(len(ids), n_hops),
+                    start=np.asarray(
+                        [key_tokens.index(self.start_tokens[r]) for r in ids], dtype=np.int64
+                    ),
+                    tokens=key_tokens,
+                )
+                self._groups[key] = group
+            if group.ids.size:
+                out.append(group)
+        return out
 
     def route_pools(self, r: int) -> list[str]:
         """Return the pool ids of route ``r`` in hop order."""
@@ -465,63 +537,106 @@ def scan_blocks(
     flash_bps = cfg.aave_premium_bps if cfg.flash_source is FlashSource.AAVE else 0
     results: list[dict[str, object]] = []
     survivors: list[tuple[int, float, int, int, float, float, float, float]] = []
-    for r in range(len(rs)):
-        kind = rs.kinds[r]
+    # Flash routes (dex_dex, triangular): screened many routes at a time, grouped by hop
+    # count (arrays kept on the RouteSet); the same element-wise float operations as one
+    # route at a time.
+    q_flash = 1.0 + flash_bps / BPS
+    per_chunk = max(1, _SCREEN_ELEMENTS // max(n_blocks, 1))
+    starts = rs.start_token_set
+    for group in rs.flash_groups([t for t in unit_price if t in starts]):
+        n_hops = group.n_hops
+        gas_units = (
+            cfg.gas_base_units
+            + cfg.gas_per_hop_units * n_hops
+            + cfg.flash_overhead_units.get(cfg.flash_source, 0)
+        )
+        gas_cost_quote = gas_units * gas_price_eth * native_quote  # per block
+        threshold = gas_cost_quote + cfg.min_net_profit_quote
+        slack = cfg.screen_slack * np.abs(threshold)
+        units = np.stack([unit_price[t] for t in group.tokens])  # (tokens, blocks)
+        for lo in range(0, group.ids.size, per_chunk):
+            hi = min(lo + per_chunk, group.ids.size)
+            width = hi - lo
+            r_in: list[FloatArray] = []
+            r_out: list[FloatArray] = []
+            gammas: list[FloatArray] = []
+            for h in range(n_hops):
+                pc, sc = group.pools[lo:hi, h], group.sells0[lo:hi, h]
+                a0, a1 = r0[:, pc], r1[:, pc]  # (blocks, routes)
+                r_in.append(np.where(sc, a0, a1).ravel())
+                r_out.append(np.where(sc, a1, a0).ravel())
+                gammas.append(np.broadcast_to(group.gammas[lo:hi, h], (n_blocks, width)).ravel())
+            q_arr = np.full(n_blocks * width, q_flash)
+            _amount, profit_f, rate_f = screen_cycles(r_in, r_out, gammas, in_cost=q_arr)
+            unit = units[group.start[lo:hi]].T  # (blocks, routes)
+            profit_quote = profit_f.reshape(n_blocks, width) * unit
+            keep = (
+                np.isfinite(profit_quote)
+                & (profit_quote > 0)
+                & (profit_quote >= (threshold - slack)[:, None])
+            )
+            if not keep.any():
+                continue
+            float_net = profit_quote - gas_cost_quote[:, None]
+            rate = rate_f.reshape(n_blocks, width)
+            for b, j in zip(*np.nonzero(keep), strict=True):
+                survivors.append(
+                    (
+                        int(b),
+                        -float(float_net[b, j]),
+                        int(group.ids[lo + j]),
+                        gas_units,
+                        float(gas_cost_quote[b]),
+                        float(rate[b, j] * q_flash),
+                        float(unit[b, j]),
+                        float(unit[b, j]),
+                    )
+                )
+    # CEX-DEX routes (one pool each, few of them): one route at a time
+    for r in rs.cex_route_ids:
         route_hops = rs.hops[r]
         start = rs.start_tokens[r]
         if start not in unit_price:
             continue
-        r_in = [np.where(d == 0, r0[:, p], r1[:, p]) for p, d in route_hops]
-        r_out = [np.where(d == 0, r1[:, p], r0[:, p]) for p, d in route_hops]
-        gammas = [1.0 - rs.fees_bps[p] / BPS for p, _ in route_hops]
-        if kind == "cex_dex":
-            gas_units = cfg.cex_dex_gas_units
-            pool_p, _d = route_hops[0]
-            pair = rs.tokens[pool_p]
-            asset = rs.cex_assets[r]
-            other = pair[0] if pair[1] == asset else pair[1]
-            bid_arr, ask_arr = cex_bid.get((asset, other)), cex_ask.get((asset, other))
-            if bid_arr is None or ask_arr is None:
-                continue
-            scale = 10.0 ** (dec[other] - dec[asset])  # whole price -> base-unit price
-            cex_fee = cfg.cex_fee_bps / BPS
-            if rs.cex_sides[r] == "sell_on_cex":
-                k_val, q_val = bid_arr * scale * (1 - cex_fee), np.ones(n_blocks)
-            else:
-                k_val, q_val = np.ones(n_blocks), ask_arr * scale * (1 + cex_fee)
-            _, profit, rate = screen_cycles(r_in, r_out, gammas, out_value=k_val, in_cost=q_val)
-            profit_unit = unit_price[other]  # cex profit is in the DEX "other" token
-            # notional: what the input costs; for buy_on_cex the asset is paid at ask + fee
-            start_unit = (
-                unit_price[start] if rs.cex_sides[r] == "sell_on_cex" else q_val * profit_unit
-            )
+        c_in = [np.where(d == 0, r0[:, p], r1[:, p]) for p, d in route_hops]
+        c_out = [np.where(d == 0, r1[:, p], r0[:, p]) for p, d in route_hops]
+        c_gammas = [1.0 - rs.fees_bps[p] / BPS for p, _ in route_hops]
+        gas_units = cfg.cex_dex_gas_units
+        pool_p, _d = route_hops[0]
+        pair = rs.tokens[pool_p]
+        asset = rs.cex_assets[r]
+        other = pair[0] if pair[1] == asset else pair[1]
+        bid_arr, ask_arr = cex_bid.get((asset, other)), cex_ask.get((asset, other))
+        if bid_arr is None or ask_arr is None:
+            continue
+        scale = 10.0 ** (dec[other] - dec[asset])  # whole price -> base-unit price
+        cex_fee = cfg.cex_fee_bps / BPS
+        if rs.cex_sides[r] == "sell_on_cex":
+            k_val, q_val = bid_arr * scale * (1 - cex_fee), np.ones(n_blocks)
         else:
-            gas_units = (
-                cfg.gas_base_units
-                + cfg.gas_per_hop_units * len(route_hops)
-                + cfg.flash_overhead_units.get(cfg.flash_source, 0)
-            )
-            q_val = np.full(n_blocks, 1.0 + flash_bps / BPS)
-            _amount, profit, rate = screen_cycles(r_in, r_out, gammas, in_cost=q_val)
-            profit_unit = start_unit = unit_price[start]
-        gas_cost_quote = gas_units * gas_price_eth * native_quote
-        profit_quote = profit * profit_unit
-        threshold = gas_cost_quote + cfg.min_net_profit_quote
-        keep = (
-            np.isfinite(profit_quote)
-            & (profit_quote > 0)
-            & (profit_quote >= threshold - cfg.screen_slack * np.abs(threshold))
+            k_val, q_val = np.ones(n_blocks), ask_arr * scale * (1 + cex_fee)
+        _, profit, c_rate = screen_cycles(c_in, c_out, c_gammas, out_value=k_val, in_cost=q_val)
+        profit_unit = unit_price[other]  # cex profit is in the DEX "other" token
+        # notional: what the input costs; for buy_on_cex the asset is paid at ask + fee
+        start_unit = unit_price[start] if rs.cex_sides[r] == "sell_on_cex" else q_val * profit_unit
+        c_gas_quote = gas_units * gas_price_eth * native_quote
+        c_profit_quote = profit * profit_unit
+        c_threshold = c_gas_quote + cfg.min_net_profit_quote
+        c_keep = (
+            np.isfinite(c_profit_quote)
+            & (c_profit_quote > 0)
+            & (c_profit_quote >= c_threshold - cfg.screen_slack * np.abs(c_threshold))
         )
-        float_net = profit_quote - gas_cost_quote
-        for b in np.flatnonzero(keep):
+        c_net = c_profit_quote - c_gas_quote
+        for b in np.flatnonzero(c_keep):
             survivors.append(
                 (
                     int(b),
-                    -float(float_net[b]),
+                    -float(c_net[b]),
                     r,
                     gas_units,
-                    float(gas_cost_quote[b]),
-                    float(rate[b] * q_val[b]) if kind != "cex_dex" else float(rate[b]),
+                    float(c_gas_quote[b]),
+                    float(c_rate[b]),
                     float(start_unit[b]),
                     float(profit_unit[b]),
                 )
