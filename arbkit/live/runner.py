@@ -45,7 +45,7 @@ from arbkit.backtest.policies import DeciderPolicy, RuleBaseline, as_backtest_po
 from arbkit.chain.node import ChainError
 from arbkit.errors import ArbkitError, ConfigError
 from arbkit.execution import Outcome, Replay
-from arbkit.live.chain_layer import BlockState, HistoryChain
+from arbkit.live.chain_layer import BlockState, HistoryChain, StaleStateError
 from arbkit.live.config import AIFlashArbConfig
 from arbkit.live.safety import (
     KillSwitch,
@@ -407,9 +407,9 @@ class FlashArbitrageRunner:
                 if self.stop_loss.halted:
                     stopped = f"stop-loss: {self.stop_loss.reason}"
                     break
-                state = self._advance(chain)
+                state, why = self._advance(chain)
                 if state is None:
-                    stopped = "node unavailable"
+                    stopped = why
                     break
                 self._lines, self._outcome_lines, self._simulated = [], [], None
                 run.step(t)
@@ -468,17 +468,21 @@ class FlashArbitrageRunner:
         except OSError as exc:  # the dashboard's view is not worth stopping a run for
             logger.warning("cannot write %s: %s", self.status_file, exc)
 
-    def _advance(self, chain: HistoryChain) -> BlockState | None:
+    def _advance(self, chain: HistoryChain) -> tuple[BlockState | None, str]:
+        """Play the next block; ``(None, why)`` when the node cannot (the run then stops)."""
+        last = ""
         for attempt in range(3):
             try:
-                return chain.advance()
-            except ChainError as exc:
-                if "differs from history" in str(exc):
-                    raise
+                return chain.advance(), ""
+            except StaleStateError as exc:
                 self.stats["rpc_errors"] += 1
+                return None, f"the chain differs from the history: {exc}"
+            except ChainError as exc:
+                self.stats["rpc_errors"] += 1
+                last = str(exc)
                 logger.warning("block %d: %s (attempt %d)", chain.t + 1, exc, attempt + 1)
-                time.sleep(0.2 * 2**attempt)
-        return None
+                time.sleep(0.5 * 2**attempt)
+        return None, f"node unavailable: {last}"
 
     def _stage_for(self, chain: HistoryChain) -> TradingStage:
         # a history played on the embedded node is the simulation stage, whatever the file
@@ -598,8 +602,13 @@ class FlashArbitrageRunner:
             return SKIP_ORDER
         self.caps.record_trade(block_number=view.block, now=now)
         route = chain.route(row, amount)
-        sim = chain.simulate(route)
-        predicted_ok, predicted_profit = chain.predict(route)
+        try:
+            sim = chain.simulate(route)
+            predicted_ok, predicted_profit = chain.predict(route)
+        except ChainError as exc:  # the node failed after retries: nothing is sent
+            self.stats["rpc_errors"] += 1
+            self._simulated = f"not simulated ({exc}); not sent"
+            return SKIP_ORDER
         self.stats["simulations"] += 1
         if not sim.success:
             self.stats["simulation_reverts"] += 1
