@@ -27,6 +27,7 @@ Gas limits are given explicitly, so no transaction needs an ``eth_estimateGas`` 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,14 +157,27 @@ def pair_init_code_hash(node_modules: Path | None = None) -> str:
 def is_automine(w3: Web3) -> bool:
     """Whether the node mines a block per transaction by itself.
 
-    Asks ``anvil_getAutomine`` (then ``hardhat_getAutomine``); a node that knows
-    neither (a real network) counts as mining by itself.
+    Asks ``anvil_getAutomine`` (then ``hardhat_getAutomine``); a node that answers
+    both with an error (a real network: the methods do not exist) counts as mining by
+    itself.
+
+    Raises
+    ------
+    ChainError
+        If a probe gets no answer at all (a dropped connection, a timeout) three times
+        running: rather than wait for a block that nobody mines.
     """
     for method in ("anvil_getAutomine", "hardhat_getAutomine"):
-        try:
-            response = w3.provider.make_request(RPCEndpoint(method), [])
-        except Exception:
-            continue
+        for attempt in range(3):
+            try:
+                response = w3.provider.make_request(RPCEndpoint(method), [])
+                break
+            except (OSError, TimeoutError, ValueError) as exc:
+                if attempt == 2:
+                    raise ChainError(
+                        f"{method}: no answer from the node ({type(exc).__name__})"
+                    ) from None
+                time.sleep(0.1 * 2**attempt)
         if "error" not in response:
             return bool(response.get("result"))
     return True

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import polars as pl
+from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
@@ -258,6 +259,7 @@ class HistoryChain:
             else {}
         )
         self.owner_address: str | None = None
+        self._moved = False  # whether our own trade moved the pools since the last check
         self._routes = self._route_set()
         self.t = -1
         self.chain_checks = 0
@@ -357,7 +359,7 @@ class HistoryChain:
             on_retry=count,
         )
 
-    def _mine_pending(self) -> None:
+    def _mine_pending(self, base_fee_wei: int) -> None:
         """Mine what an interrupted attempt left pending, so a retry never sends twice."""
         w3, _ = self._need()
         resp = w3.provider.make_request(RPCEndpoint("txpool_status"), [])
@@ -367,7 +369,7 @@ class HistoryChain:
         raw: Any = result.get("pending", 0) if isinstance(result, dict) else 0
         pending = int(raw, 16) if isinstance(raw, str) else int(raw)
         if pending:
-            mine_and_wait(w3, [], check=False)
+            self._mine([], base_fee_wei)
 
     def _rows(self, t: int) -> pl.DataFrame:
         block = int(self.history.block_numbers[t])
@@ -384,15 +386,19 @@ class HistoryChain:
     def _mine(self, hashes: list[Any], base_fee_wei: int) -> list[Any]:
         w3, _ = self._need()
         if self._set_base_fee:
-            try:
-                resp = w3.provider.make_request(
-                    RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(max(base_fee_wei, 1))]
-                )
-                if "error" in resp:
-                    self._set_base_fee = False
-            except (ValueError, ChainError):  # not an anvil node: keep its own base fee
-                self._set_base_fee = False
-        return mine_and_wait(w3, hashes, check=False)
+            resp = w3.provider.make_request(
+                RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(max(base_fee_wei, 1))]
+            )
+            error = resp.get("error")
+            if error:
+                text = str(error.get("message", error) if isinstance(error, dict) else error)
+                code = error.get("code") if isinstance(error, dict) else None
+                if code == -32601 or "not found" in text.lower() or "not supported" in text:
+                    self._set_base_fee = False  # not an anvil node: it keeps its own base fee
+                else:
+                    raise ChainError(f"anvil_setNextBlockBaseFeePerGas: {text}")
+        receipts = mine_and_wait(w3, hashes, check=False, timeout=self.timeout_s * 3)
+        return receipts
 
     def advance(self) -> BlockState:
         """Play the next history block on the chain and return its state, scanned.
@@ -414,8 +420,12 @@ class HistoryChain:
         if t > 0:
 
             def play() -> None:
-                self._mine_pending()
-                steps = market.flow_steps(rows)
+                self._mine_pending(int(self._base_fees[t]))
+                current = market.reserves()
+                if not self._moved and not self._same_state(current, rows):
+                    # no trade of ours since the check: the state must be the last one checked
+                    self._check_reserves(current, self._rows(t - 1))
+                steps = market.flow_steps(rows, current)
                 tx = market.send_flow(steps)
                 self._mine([tx] if tx is not None else [], int(self._base_fees[t]))
 
@@ -429,6 +439,7 @@ class HistoryChain:
             return chain_states, states
 
         chain_states, states = self._retry(f"reading the pools at block {history_block}", read)
+        self._moved = False
         quotes = self._quotes.get((int(self.history.block_numbers[t]),))
         cands = scan_blocks(
             states,
@@ -460,6 +471,31 @@ class HistoryChain:
             pl.when(f).then(pl.col("reserve1")).otherwise(pl.col("reserve0")).alias("reserve0"),
             pl.when(f).then(pl.col("reserve0")).otherwise(pl.col("reserve1")).alias("reserve1"),
         )
+
+    def _same_state(
+        self, current: Mapping[ChecksumAddress, tuple[int, int]], rows: pl.DataFrame
+    ) -> bool:
+        try:
+            self._check_reserves(current, rows)
+        except StaleStateError:
+            return False
+        return True
+
+    def _check_reserves(
+        self, current: Mapping[ChecksumAddress, tuple[int, int]], rows: pl.DataFrame
+    ) -> None:
+        """Raise :class:`StaleStateError` unless ``current`` is ``rows``' state (chain order)."""
+        _, market = self._need()
+        for r in rows.to_dicts():
+            pool = market.pools[str(r["pool"])]
+            want = (int(r["reserve0"]), int(r["reserve1"]))
+            if pool.flipped:
+                want = (want[1], want[0])
+            if current.get(pool.address) != want:
+                raise StaleStateError(
+                    f"the node's reserves of {pool.pool} are not those of history block "
+                    f"{r['block']} the chain was checked at"
+                )
 
     def _check(self, states: pl.DataFrame, rows: pl.DataFrame) -> None:
         got = {r["pool"]: (r["reserve0"], r["reserve1"]) for r in states.to_dicts()}
@@ -535,7 +571,7 @@ class HistoryChain:
         if t < self.history.n_blocks and self._set_base_fee:
             return int(self._base_fees[t])
         w3, _ = self._need()
-        block = w3.eth.get_block("pending")
+        block = self._retry("reading the pending block", lambda: w3.eth.get_block("pending"))
         return int(block.get("baseFeePerGas", 0))
 
     def send(
@@ -607,6 +643,7 @@ class HistoryChain:
                 return receipt
 
         receipt = self._retry("mining the trade", land)
+        self._moved = True
         block = int(receipt["blockNumber"])
         token = next(c for c in market.tokens.values() if c.address == route.token)
 

@@ -535,7 +535,10 @@ class FlashArbitrageRunner:
         owner = market.owner
 
         def pending() -> int:
-            return int(w3.eth.get_transaction_count(owner, "pending"))
+            return chain._retry(
+                "reading the owner's nonce",
+                lambda: int(w3.eth.get_transaction_count(owner, "pending")),
+            )
 
         self._nonces = NonceManager(pending)
 
@@ -571,6 +574,10 @@ class FlashArbitrageRunner:
         run = self.run_state
         assert chain is not None and run is not None
         cfg = self.config
+        if (self.stop_loss is not None and self.stop_loss.halted) or self.kill_switch.tripped:
+            # an outcome revealed at this very block tripped the stop-loss: send nothing
+            self._simulated = "not sent: trading is halted"
+            return SKIP_ORDER
         row = chain.replay.candidates.row(cid, named=True)
         own = int(row["amount_in"])
         amount = own if order.amount_in is None else int(order.amount_in)

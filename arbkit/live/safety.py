@@ -1437,8 +1437,7 @@ def load_private_key(env_name: str, *, environ: Mapping[str, str] | None = None)
         The variable is unset or the value is not ``0x`` + 64 hex digits of a valid
         secp256k1 key. The message names the variable, never the value.
     """
-    env = os.environ if environ is None else environ
-    raw = env.get(env_name)
+    raw = (os.environ if environ is None else environ).get(env_name)  # no env in locals
     if raw is None:
         raise PrivateKeyError(
             f"environment variable {env_name} is not set: export the signing key there "
