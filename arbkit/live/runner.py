@@ -27,6 +27,7 @@ history pays what :class:`arbkit.backtest.Simulator` pays for it (tested).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -187,8 +188,9 @@ class FlashArbitrageRunner:
         A :class:`HistoryChain` to run on; ``None`` builds one (embedded anvil, or
         ``config.rpc_url``).
     price_fetcher
-        CEX quotes (a ``cex_quotes`` table) to price tokens and value CEX legs; ``None``
-        uses the history's.
+        CEX quotes (a ``cex_quotes`` table with ``block``, ``symbol``, ``bid``, ``ask``) that
+        replace the history's for the run: the scan prices tokens with them and the
+        replay values CEX legs with them. ``None`` uses the history's.
     token_addresses
         Token symbol -> address expected on chain; checked after deployment.
     config
@@ -338,13 +340,24 @@ class FlashArbitrageRunner:
 
     def _history_for(self, blocks: int | None) -> MarketHistory:
         if self._chain_given is not None:
+            if self.price_fetcher is not None:
+                raise ConfigError(
+                    "price_fetcher: give the CEX quotes to the HistoryChain's history, not "
+                    "beside a dex that already has its replay"
+                )
             return self._chain_given.history
         if self._history is not None:
-            return self._history
-        from arbkit.market.sim import simulate_market
+            history = self._history
+        else:
+            from arbkit.market.sim import simulate_market
 
-        n = (blocks if blocks is not None else (self.config.blocks or 100)) + 1
-        return simulate_market(seed=self.config.seed, n_blocks=max(n, 2))
+            n = (blocks if blocks is not None else (self.config.blocks or 100)) + 1
+            history = simulate_market(seed=self.config.seed, n_blocks=max(n, 2))
+        if self.price_fetcher is not None:
+            # the run's CEX quotes: the scan prices tokens with them, the replay values
+            # CEX legs with them (MarketHistory checks the table)
+            history = dataclasses.replace(history, cex_quotes=self.price_fetcher)
+        return history
 
     def backtest_config(self) -> BacktestConfig:
         """Return the replay's options: the runner's seed, portfolio, flash source, kinds."""

@@ -198,3 +198,18 @@ def test_cli_dry_run_prints_blocks_and_a_summary(tmp_path: Path) -> None:
     assert "dry_run run, stage simulation" in result.output
     summary = json.loads(out.read_text())
     assert summary["blocks"] == 12 and summary["stats"]["mode"] == "dry_run"
+
+
+def test_price_fetcher_quotes_replace_the_historys(history: MarketHistory, tmp_path: Path) -> None:
+    quotes = history.cex_quotes.with_columns(pl.col("bid") * 1.25, pl.col("ask") * 1.25)
+    runner = FlashArbitrageRunner(
+        price_fetcher=quotes, config=_config(tmp_path, blocks=40), history=history
+    )
+    summary = runner.run_sync()
+    assert runner.chain is not None and runner.chain.history.cex_quotes.equals(quotes)
+    assert summary.stopped == "completed" and summary.stats["scan_mismatches"] == 0
+    base = FlashArbitrageRunner(config=_config(tmp_path / "b", blocks=40), history=history)
+    plain = base.run_sync()
+    # ETH priced 25 % higher: gas and WETH profits are valued differently
+    assert summary.trades.height and plain.trades.height
+    assert summary.trades["gas_paid_quote"].sum() != plain.trades["gas_paid_quote"].sum()
