@@ -41,7 +41,7 @@ from typing import Any
 import polars as pl
 
 from arbkit.backtest import BacktestConfig, BacktestPolicy, BlockView, Order, Simulator
-from arbkit.backtest.engine import SKIP_ORDER, ReplayRun, SkipOrder
+from arbkit.backtest.engine import SKIP_ORDER, ReplayRun, SkipOrder, get_replay
 from arbkit.backtest.policies import DeciderPolicy, RuleBaseline, as_backtest_policy
 from arbkit.chain.node import ChainError
 from arbkit.errors import ArbkitError, ConfigError
@@ -384,14 +384,7 @@ class FlashArbitrageRunner:
             chain = self._chain_given
             replay = chain.replay
         else:
-            replay = Replay(
-                history,
-                execution=bt.execution,
-                scan=bt.scan,
-                latency_ms=bt.latency_ms,
-                priority_fee_wei=bt.priority_fee_wei,
-                max_candidates=bt.max_candidates,
-            )
+            replay = get_replay(history, bt)  # the backtest's replay of this history
             chain = HistoryChain(history, replay, rpc_url=cfg.rpc_url)
         self.chain = chain
         stage = self._stage_for(chain)

@@ -7,22 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from arbkit.chain import anvil_binary
 from arbkit.config import AIConfigManager
-from arbkit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _need_anvil() -> None:
-    try:
-        anvil_binary()
-    except ConfigError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"anvil is not installed ({exc}) -- CI must run `npm ci`")
-        pytest.skip(f"anvil is not installed ({exc})")
 
 
 def test_the_guides_config_file_loads_as_written() -> None:
@@ -61,8 +48,7 @@ def _run(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_ai_integration_example_runs(tmp_path: Path) -> None:
-    _need_anvil()
+def test_ai_integration_example_runs(tmp_path: Path, anvil_tooling: None) -> None:
     done = _run(["examples/ai_integration_example.py"], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
@@ -71,8 +57,9 @@ def test_ai_integration_example_runs(tmp_path: Path) -> None:
     assert "Win Rate:" in out and "Net Profit:" in out
 
 
-def test_run_live_arbitrage_script_takes_the_guides_flags(tmp_path: Path) -> None:
-    _need_anvil()
+def test_run_live_arbitrage_script_takes_the_guides_flags(
+    tmp_path: Path, anvil_tooling: None
+) -> None:
     done = _run(
         [
             "run_live_arbitrage.py",

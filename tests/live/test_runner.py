@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import polars as pl
@@ -11,10 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from arbkit.backtest import RuleBaseline, Simulator
-from arbkit.chain import AnvilNode, anvil_binary
+from arbkit.chain import AnvilNode
 from arbkit.cli import app
 from arbkit.decider import AdvancedAIConfig, AdvancedAIDecider
-from arbkit.errors import ConfigError
 from arbkit.live import (
     AIFlashArbConfig,
     AIFlashArbitrageRunner,
@@ -28,13 +26,8 @@ from arbkit.metrics import MetricsCollector
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _anvil() -> None:
-    try:
-        anvil_binary()
-    except ConfigError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"anvil is not installed ({exc}) -- CI must run `npm ci`")
-        pytest.skip(f"anvil is not installed ({exc})")
+def _anvil(anvil_tooling: None) -> None:
+    """Every test here runs a chain."""
 
 
 @pytest.fixture(scope="module")
