@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from arbkit.config import AIConfigManager
 
@@ -78,3 +83,48 @@ def test_run_live_arbitrage_script_takes_the_guides_flags(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "dry_run run, stage simulation, policy ai_decider" in " ".join(done.stdout.split())
     assert (tmp_path / "status.json").exists()  # for the dashboard's runner panel
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_command_cleanly(
+    tmp_path: Path, anvil_tooling: None, sig: signal.Signals
+) -> None:
+    env = {
+        **os.environ,
+        "ARBKIT_METRICS_DB": ":memory:",
+        "ARBKIT_EXECUTIONS_DIR": str(tmp_path / "executions"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "arbkit.cli",
+            "live",
+            "--no-enable-ai",
+            "--blocks",
+            "5000",
+            "--stage-file",
+            str(tmp_path / "stage.json"),
+            "--json",
+            str(tmp_path / "summary.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until blocks are being played
+        if line.startswith("block "):
+            break
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stopped"] == f"kill switch: signal {sig.name}"
+    assert 0 < summary["blocks"] < 5000
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["state"] == "stopped" and status["blocks_processed"] == summary["blocks"]
+    json.loads((tmp_path / "stage.json").read_text())  # whole, not half-written
