@@ -165,6 +165,12 @@ class _Observed:
                 portfolio=view.portfolio,
             )
         orders = self.inner.on_block(view)
+        if self.runner.config.enable_execution and any(o.cand_id is None for o in orders):
+            # the executor sends flash routes only: a spot order is not sent, and not
+            # accounted as if it had been (the replay would fill it)
+            spot = [o for o in orders if o.cand_id is None and o.side is not None]
+            self.runner.stats["spot_orders_not_sent"] += len(spot)
+            orders = [o for o in orders if o.cand_id is not None]
         self.runner._on_orders(view, orders)
         return orders
 
@@ -279,6 +285,7 @@ class FlashArbitrageRunner:
             "simulation_reverts": 0,
             "simulation_matches_prediction": 0,
             "chain_trades": 0,
+            "spot_orders_not_sent": 0,
             "chain_matches_prediction": 0,
             "refused_by_caps": {},
             "chain_checks": 0,

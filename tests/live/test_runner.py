@@ -206,3 +206,17 @@ def test_price_fetcher_quotes_replace_the_historys(history: MarketHistory, tmp_p
     # ETH priced 25 % higher: gas and WETH profits are valued differently
     assert summary.trades.height and plain.trades.height
     assert summary.trades["gas_paid_quote"].sum() != plain.trades["gas_paid_quote"].sum()
+
+
+def test_live_engine_sends_flash_routes_only(history: MarketHistory, tmp_path: Path) -> None:
+    from arbkit.rl import RLArbitragePolicy, RLPolicyConfig
+
+    policy = RLArbitragePolicy(RLPolicyConfig(epsilon_start=0.5, epsilon_end=0.5, seed=3))
+    engine = LiveEngine(
+        policy=policy, config=_config(tmp_path, enable_execution=True), history=history
+    )
+    summary = engine.run_sync()
+    s = summary.stats
+    assert s["spot_orders_not_sent"] > 0  # buys and sells were asked for, none sent
+    assert summary.trades["cand_id"].is_not_null().all()
+    assert s["chain_trades"] == summary.trades.height == s["chain_matches_prediction"]
