@@ -10,8 +10,11 @@
 - ``ArbkitOrderFlow``, which replays the history's order flow.
 
 Every pool starts with exactly the reserves of the history at the seeding block.
-:meth:`ChainMarket.flow_steps` turns the next block of history into real swaps: per
-pool, the net swap of the block through the pair (its K check referees it) and, when
+:meth:`ChainMarket.flow_steps` turns the next block of history into real swaps. When
+the history recorded its swaps (the simulator does: ``MarketHistory.swaps``), each noise
+and rival swap is sent as it happened, in order, and pays exactly what it paid in the
+history. Otherwise (snapshots of real pools), per pool, the net swap of the block through
+the pair (its K check referees it) and, when
 the reserves grew by more than one swap explains (the fees of several swaps), a
 donation and ``sync``. A transition that no fee-paying swap can reach (a reserve must
 fall further than any swap allows: liquidity left the pool, or our own trade paid fees
@@ -51,7 +54,7 @@ from arbkit.chain.uniswap import (
 )
 from arbkit.chain.venues import add_liquidity, deploy_fee_pair
 from arbkit.errors import DataError
-from arbkit.market.amm import get_amount_in
+from arbkit.market.amm import get_amount_in, get_amount_out
 from arbkit.market.tables import POOL_STATES_SCHEMA
 from arbkit.market.tokens import TOKEN_DECIMALS
 
@@ -157,6 +160,8 @@ class FlowReport:
         Donation-and-sync steps sent.
     burns
         Liquidity burns sent (transitions no swap reaches).
+    recorded_swaps
+        Swaps sent one by one as the history recorded them (noise and rival swaps).
     unreachable
         ``(history block, pool, reserve0 off by, reserve1 off by)`` of transitions no
         fee-paying swap can reach; the chain lands on the nearest reachable state.
@@ -166,6 +171,7 @@ class FlowReport:
     swaps: int = 0
     donations: int = 0
     burns: int = 0
+    recorded_swaps: int = 0
     unreachable: list[tuple[int, str, int, int]] = field(default_factory=list)
 
 
@@ -447,10 +453,50 @@ class ChainMarket:
 
     # -- order flow -------------------------------------------------------------------------
 
+    def _recorded_steps(
+        self,
+        swaps: pl.DataFrame,
+        now: dict[ChecksumAddress, tuple[int, int]],
+        wants: Mapping[str, tuple[int, int]],
+    ) -> tuple[list[FlowStep], set[str]]:
+        """Return the block's recorded swaps as steps, for the pools they take to the target.
+
+        A pool's swaps are used only when each pays exactly ``get_amount_out`` from the
+        pool's current reserves and together they end on the target; otherwise the pool
+        falls back to its net transition (e.g. after our own trade moved it).
+        """
+        by_pool: dict[str, list[tuple[int, FlowStep]]] = {}
+        trial: dict[str, tuple[int, int]] = {}
+        bad: set[str] = set()
+        for r in swaps.sort("seq").iter_rows(named=True):
+            pool = self.pools.get(str(r["pool"]))
+            if pool is None or pool.pool in bad:
+                continue
+            a, b = trial.get(pool.pool, now[pool.address])
+            amount_in, amount_out = int(r["amount_in"]), int(r["amount_out"])
+            sells0 = bool(r["sells_token0"]) != pool.flipped  # in the pair's token order
+            r_in, r_out = (a, b) if sells0 else (b, a)
+            if amount_in <= 0 or get_amount_out(amount_in, r_in, r_out, pool.fee_bps) != amount_out:
+                bad.add(pool.pool)
+                continue
+            if sells0:
+                trial[pool.pool] = (a + amount_in, b - amount_out)
+                step = FlowStep(pool.address, amount0_in=amount_in, amount1_out=amount_out)
+            else:
+                trial[pool.pool] = (a - amount_out, b + amount_in)
+                step = FlowStep(pool.address, amount1_in=amount_in, amount0_out=amount_out)
+            by_pool.setdefault(pool.pool, []).append((int(r["seq"]), step))
+        done = {p for p, end in trial.items() if p not in bad and wants.get(p) == end}
+        ordered = sorted((seq, step) for p in done for seq, step in by_pool[p])
+        for p in done:
+            now[self.pools[p].address] = trial[p]
+        return [step for _, step in ordered], done
+
     def flow_steps(
         self,
         target: pl.DataFrame,
         current: Mapping[ChecksumAddress, tuple[int, int]] | None = None,
+        swaps: pl.DataFrame | None = None,
     ) -> list[FlowStep]:
         """Return the steps taking the chain's reserves to ``target`` (one history block).
 
@@ -460,6 +506,10 @@ class ChainMarket:
             The history's rows of the next block.
         current
             The reserves to start from (read from the chain when omitted).
+        swaps
+            The block's recorded swaps (``MarketHistory.swaps`` rows of that block), sent
+            one by one, in order, for every pool they take exactly to the target; the
+            other pools get their net transition.
         """
         if target.height == 0:
             return []
@@ -468,7 +518,7 @@ class ChainMarket:
             raise DataError("ChainMarket.flow_steps: target must hold exactly one block")
         history_block = int(blocks[0])
         now = dict(current) if current is not None else self.reserves()
-        steps: list[FlowStep] = []
+        wants: dict[str, tuple[int, int]] = {}
         for r in target.to_dicts():
             pool = self.pools.get(str(r["pool"]))
             if pool is None:
@@ -477,8 +527,16 @@ class ChainMarket:
                     "was not deployed"
                 )
             want = (int(r["reserve0"]), int(r["reserve1"]))
-            if pool.flipped:
-                want = (want[1], want[0])
+            wants[pool.pool] = (want[1], want[0]) if pool.flipped else want
+        steps: list[FlowStep] = []
+        done: set[str] = set()
+        if swaps is not None and swaps.height:
+            steps, done = self._recorded_steps(swaps, now, wants)
+            self.flow_report.recorded_swaps += len(steps)
+        for name, want in wants.items():
+            if name in done:
+                continue
+            pool = self.pools[name]
             step, reached = _transition(pool.address, now[pool.address], want, pool.fee_bps)
             if step is None:
                 continue

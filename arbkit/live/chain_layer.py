@@ -8,7 +8,8 @@
 - deploys the history's pools with the reserves of its first block, the flash lenders
   and the executor (:class:`arbkit.chain.ChainMarket`);
 - per history block: sets the node's next base fee to the history's, sends the block's
-  order flow as real swaps, mines, reads every pool's reserves in one JSON-RPC batch,
+  order flow as real swaps (each recorded noise and rival swap one by one when the
+  history has them, else each pool's net change), mines, reads every pool's reserves in one JSON-RPC batch,
   checks them against the history (the chain is the referee: a difference stops the
   run), and scans the chain's state with the history's CEX quotes;
 - simulates an order with ``eth_call`` and, when asked, sends it and mines it in the
@@ -252,6 +253,11 @@ class HistoryChain:
             b["gas_limit"].cast(pl.Int64).to_numpy(),
         ).tolist()
         self._states = history.pool_states.partition_by("block", as_dict=True, maintain_order=True)
+        self._swaps = (
+            history.swaps.partition_by("block", as_dict=True, maintain_order=True)
+            if history.swaps.height
+            else {}
+        )
         quotes = history.cex_quotes
         self._quotes = (
             quotes.partition_by("block", as_dict=True, maintain_order=True)
@@ -425,7 +431,8 @@ class HistoryChain:
                 if not self._moved and not self._same_state(current, rows):
                     # no trade of ours since the check: the state must be the last one checked
                     self._check_reserves(current, self._rows(t - 1))
-                steps = market.flow_steps(rows, current)
+                swaps = self._swaps.get((history_block,))
+                steps = market.flow_steps(rows, current, swaps)
                 tx = market.send_flow(steps)
                 self._mine([tx] if tx is not None else [], int(self._base_fees[t]))
 

@@ -13,6 +13,11 @@ A :class:`MarketHistory` holds the DESIGN.md tables for a run of consecutive blo
     The ``cex_quotes`` contract plus a ``block`` column (the quote seen at that block).
 ``aqua_events``
     The ``aqua_events`` contract.
+``swaps``
+    Optional: the swaps that made the pool states, in order (``block``, ``seq``,
+    ``pool``, ``kind`` noise or rival, ``sells_token0``, exact ``amount_in`` and
+    ``amount_out``). The simulator records them; a history built from state snapshots
+    has none. The live chain layer replays them one by one as real transactions.
 
 Histories are immutable; :meth:`MarketHistory.head` and slicing give the history up to a
 block, which is how look-ahead tests cut it. :meth:`MarketHistory.save` writes parquet
@@ -45,15 +50,24 @@ from arbkit.market.tables import (
     BLOCKS_SCHEMA,
     CEX_QUOTES_SCHEMA,
     POOL_STATES_SCHEMA,
+    SWAPS_SCHEMA,
     read_table,
     validate_table,
     write_table,
 )
 
-__all__ = ["MANIFEST_NAME", "MarketHistory", "PoolInfo"]
+__all__ = ["MANIFEST_NAME", "MarketHistory", "PoolInfo", "empty_swaps"]
 
 MANIFEST_NAME = "manifest.json"
 _TABLES = ("blocks", "pool_states", "cex_quotes", "aqua_events")
+_OPTIONAL_TABLES = ("swaps",)
+
+
+def empty_swaps() -> pl.DataFrame:
+    """Return an empty ``swaps`` table."""
+    return pl.DataFrame(schema=dict(SWAPS_SCHEMA))
+
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 ObjArray = npt.NDArray[np.object_]
@@ -80,6 +94,8 @@ class MarketHistory:
         The tables (see the module docstring). ``cex_quotes`` needs a ``block`` column.
     meta
         Free-form JSON-serialisable description (source, seed, params, block time).
+    swaps
+        The swaps behind the pool states, when known (see the module docstring).
 
     Raises
     ------
@@ -93,12 +109,29 @@ class MarketHistory:
     cex_quotes: pl.DataFrame
     aqua_events: pl.DataFrame
     meta: Mapping[str, Any] = field(default_factory=dict)
+    swaps: pl.DataFrame = field(default_factory=empty_swaps)
 
     def __post_init__(self) -> None:
         validate_table(self.blocks, BLOCKS_SCHEMA, name="blocks")
         validate_table(self.pool_states, POOL_STATES_SCHEMA, name="pool_states")
         validate_table(self.cex_quotes, CEX_QUOTES_SCHEMA, name="cex_quotes")
         validate_table(self.aqua_events, AQUA_EVENTS_SCHEMA, name="aqua_events")
+        validate_table(self.swaps, SWAPS_SCHEMA, name="swaps")
+        if self.swaps.height and self.blocks.height:
+            first, last = self.blocks["block"].min(), self.blocks["block"].max()
+            outside = self.swaps.filter(~pl.col("block").is_between(first, last))
+            unknown = set(self.swaps["pool"].unique().to_list()) - set(
+                self.pool_states["pool"].unique().to_list()
+            )
+            if outside.height or unknown:
+                raise DataError(
+                    "swaps: "
+                    + (
+                        f"block {outside['block'][0]} is outside the history"
+                        if outside.height
+                        else f"pool(s) {sorted(unknown)} not in pool_states"
+                    )
+                )
         if "block" not in self.cex_quotes.columns:
             raise DataError("cex_quotes: a MarketHistory needs a 'block' column on CEX quotes")
         b = self.blocks["block"].to_numpy()
@@ -241,6 +274,7 @@ class MarketHistory:
             quotes,
             cut(self.aqua_events),
             {**self.meta, "slice": [lo, hi]},
+            cut(self.swaps),
         )
 
     def head(self, n: int) -> MarketHistory:
@@ -269,7 +303,7 @@ class MarketHistory:
             (nothing of the user's is ever deleted).
         """
         dest = Path(path).resolve()
-        ours = {MANIFEST_NAME, *(f"{t}.parquet" for t in _TABLES)}
+        ours = {MANIFEST_NAME, *(f"{t}.parquet" for t in (*_TABLES, *_OPTIONAL_TABLES))}
         if dest.exists():
             if not dest.is_dir():
                 raise DataError(f"{dest}: exists and is not a folder; choose a new folder")
@@ -283,7 +317,8 @@ class MarketHistory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         try:
             files: dict[str, str] = {}
-            for name in _TABLES:
+            names = [*_TABLES, *(t for t in _OPTIONAL_TABLES if getattr(self, t).height)]
+            for name in names:
                 f = write_table(getattr(self, name), tmp / f"{name}.parquet")
                 files[f"{name}.parquet"] = sha256_file(f)
             meta_json = json.dumps(dict(self.meta), sort_keys=True, default=str)
@@ -338,7 +373,8 @@ class MarketHistory:
             if meta_hash.hexdigest() != files["meta"]:
                 raise DataError(f"{man_path}: meta does not match its sha256; it was changed")
         tables: dict[str, pl.DataFrame] = {}
-        for name in _TABLES:
+        optional = [t for t in _OPTIONAL_TABLES if f"{t}.parquet" in files]
+        for name in (*_TABLES, *optional):
             fname = f"{name}.parquet"
             f = src / fname
             if fname not in files or not f.exists():
@@ -356,12 +392,17 @@ class MarketHistory:
             tables["cex_quotes"],
             tables["aqua_events"],
             meta,
+            tables.get("swaps", empty_swaps()),
         )
 
     def content_hash(self) -> str:
-        """Return a sha256 over the four tables (independent of file layout)."""
+        """Return a sha256 over the tables (independent of file layout).
+
+        The optional ``swaps`` table counts only when it has rows, so a history without
+        swaps keeps the hash it had before the table existed.
+        """
         h = hashlib.sha256()
-        for name in _TABLES:
+        for name in (*_TABLES, *(t for t in _OPTIONAL_TABLES if getattr(self, t).height)):
             df: pl.DataFrame = getattr(self, name)
             h.update(name.encode())
             h.update(str(df.schema).encode())

@@ -47,13 +47,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from arbkit.errors import ConfigError
 from arbkit.market.gas import next_base_fee
-from arbkit.market.history import MarketHistory
+from arbkit.market.history import MarketHistory, empty_swaps
 from arbkit.market.tables import (
     AQUA_EVENTS_SCHEMA,
     BLOCKS_SCHEMA,
     CEX_QUOTES_SCHEMA,
     INT,
     POOL_STATES_SCHEMA,
+    SWAPS_SCHEMA,
 )
 from arbkit.market.tokens import TOKEN_DECIMALS
 
@@ -357,6 +358,9 @@ def simulate_market(
     band_l = band.tolist()
     scale = p.arb_scale_bps / 1e4
     activity = p.arb_activity
+    # every swap applied, in order: (t, pool, rival?, sells token0?, amount in, amount out)
+    recorded: list[tuple[int, int, bool, bool, int, int]] = []
+    rec_append = recorded.append
     for t in range(n):
         row_swaps = n_swaps_l[t]
         row_u = arb_u_l[t]
@@ -375,6 +379,7 @@ def simulate_market(
                         out = awf * a1 // (a0 * 10_000 + awf)
                         if 0 < out < a1:
                             a0, a1 = a0 + amt, a1 - out
+                            rec_append((t, j, False, True, amt, out))
                 else:
                     amt = int(a1 * frac)
                     if amt > 0:
@@ -382,6 +387,7 @@ def simulate_market(
                         out = awf * a0 // (a1 * 10_000 + awf)
                         if 0 < out < a0:
                             a0, a1 = a0 - out, a1 + amt
+                            rec_append((t, j, False, False, amt, out))
                 k_swap += 1
             # a rival closes the gap to the CEX, with latency
             gap = math.log(a1 / a0) - row_ref[j]
@@ -399,6 +405,7 @@ def simulate_market(
                         if 0 < out < a1:
                             a0, a1 = a0 + amt, a1 - out
                             arbs += 1
+                            rec_append((t, j, True, True, amt, out))
                 else:  # buy token0 from the pool with token1
                     t1 = k / t0
                     amt = int((t1 - a1) / (g / 10_000))
@@ -408,6 +415,7 @@ def simulate_market(
                         if 0 < out < a0:
                             a0, a1 = a0 - out, a1 + amt
                             arbs += 1
+                            rec_append((t, j, True, False, amt, out))
             r0[j], r1[j] = a0, a1
             out0[j][t] = a0
             out1[j][t] = a1
@@ -506,7 +514,35 @@ def simulate_market(
 
     aqua = _aqua_events(p, block_no, usd, rng_aqua, seed)
     meta = {"source": "arbkit.market.sim", "seed": int(seed), "params": p.model_dump(mode="json")}
-    return MarketHistory(blocks, pool_states, cex_quotes, aqua, meta)
+    return MarketHistory(
+        blocks, pool_states, cex_quotes, aqua, meta, _swaps(recorded, block_no, pools)
+    )
+
+
+def _swaps(
+    recorded: list[tuple[int, int, bool, bool, int, int]],
+    block_no: npt.NDArray[np.int64],
+    pools: tuple[PoolSpec, ...],
+) -> pl.DataFrame:
+    """Return the recorded swaps as a ``swaps`` table (``seq`` counts within each block)."""
+    if not recorded:
+        return empty_swaps()
+    t, j, rival, sells0, amt_in, amt_out = (list(c) for c in zip(*recorded, strict=True))
+    t_arr = np.asarray(t, dtype=np.int64)
+    first = np.searchsorted(t_arr, t_arr, side="left")  # position of the block's first swap
+    ids = [q.pool_id for q in pools]
+    return pl.DataFrame(
+        {
+            "block": block_no[t_arr],
+            "seq": np.arange(t_arr.size, dtype=np.int64) - first,
+            "pool": [ids[i] for i in j],
+            "kind": ["rival" if r else "noise" for r in rival],
+            "sells_token0": sells0,
+            "amount_in": pl.Series(amt_in, dtype=INT),
+            "amount_out": pl.Series(amt_out, dtype=INT),
+        },
+        schema=dict(SWAPS_SCHEMA),
+    )
 
 
 def _aqua_events(

@@ -23,6 +23,7 @@ __all__ = [
     "CEX_QUOTES_SCHEMA",
     "OUTCOMES_SCHEMA",
     "POOL_STATES_SCHEMA",
+    "SWAPS_SCHEMA",
     "read_table",
     "validate_table",
     "write_table",
@@ -70,6 +71,16 @@ AQUA_EVENTS_SCHEMA: Mapping[str, pl.DataType] = {
     "strategy_hash": pl.String(),
     "token": pl.String(),
     "amount": INT(),
+}
+
+SWAPS_SCHEMA: Mapping[str, pl.DataType] = {
+    "block": pl.Int64(),
+    "seq": pl.Int64(),  # order of the swap within its block
+    "pool": pl.String(),
+    "kind": pl.String(),  # noise | rival
+    "sells_token0": pl.Boolean(),
+    "amount_in": INT(),  # base units of the token sold
+    "amount_out": INT(),  # base units of the token bought
 }
 
 CANDIDATES_SCHEMA: Mapping[str, pl.DataType] = {

@@ -11,7 +11,7 @@ from web3.exceptions import ContractLogicError
 
 from arbkit.chain import AnvilNode
 from arbkit.chain.executor import ChainRoute, predict_execution, route_from_candidate
-from arbkit.chain.market import ChainMarket, FlowStep
+from arbkit.chain.market import ChainMarket, FlowReport, FlowStep
 from arbkit.chain.parity import ParityReport, run_parity
 from arbkit.chain.solidity import load_contract
 from arbkit.chain.uniswap import mine_and_wait
@@ -64,22 +64,25 @@ class Setup:
     node: AnvilNode
     market: ChainMarket
     history: pl.DataFrame
+    swaps: pl.DataFrame
 
 
 @pytest.fixture(scope="module")
 def setup(npm_packages: object, solc: str) -> Iterator[Setup]:
-    history = simulate_market(seed=5, n_blocks=40).pool_states
+    sim = simulate_market(seed=5, n_blocks=40)
+    history = sim.pool_states
     first = history.filter(pl.col("block") == history["block"].min())
     with AnvilNode() as node:
         market = ChainMarket.deploy(
             node.w3, first, deployer=node.accounts[0], owner=node.accounts[1]
         )
-        yield Setup(node, market, history)
+        yield Setup(node, market, history, sim.swaps)
 
 
 @pytest.fixture
 def fresh(setup: Setup) -> Iterator[Setup]:
     snap = setup.node.snapshot()
+    setup.market.flow_report = FlowReport()  # counts of this test only
     try:
         yield setup
     finally:
@@ -117,16 +120,33 @@ def test_pools_start_with_the_history_reserves_on_real_and_fee_pairs(fresh: Setu
             assert pair_fee_bps(fee_pair) == pool.fee_bps == 5
 
 
-def test_order_flow_replay_reproduces_every_block_of_history(fresh: Setup) -> None:
+def test_order_flow_replays_each_recorded_swap_and_reproduces_every_block(fresh: Setup) -> None:
+    market, history, swaps = fresh.market, fresh.history, fresh.swaps
+    blocks = sorted(history["block"].unique().to_list())
+    for b in blocks[1:]:
+        rows = history.filter(pl.col("block") == b)
+        tx = market.send_flow(market.flow_steps(rows, swaps=swaps.filter(pl.col("block") == b)))
+        mine_and_wait(market.w3, [tx] if tx is not None else [])
+        want = {r["pool"]: (r["reserve0"], r["reserve1"]) for r in rows.to_dicts()}
+        assert _states(market) == want, f"history block {b}"
+    report = market.flow_report
+    # every noise and rival swap went in as it happened, nothing else was needed
+    recorded = swaps.filter(pl.col("block") > blocks[0]).height
+    assert recorded > len(blocks)
+    assert report.recorded_swaps == report.swaps == recorded
+    assert report.donations == report.burns == 0 and report.unreachable == []
+
+
+def test_order_flow_without_recorded_swaps_reproduces_every_block(fresh: Setup) -> None:
     market, history = fresh.market, fresh.history
     blocks = sorted(history["block"].unique().to_list())
     for b in blocks[1:]:
         rows = history.filter(pl.col("block") == b)
-        market.replay_block(rows)
+        market.replay_block(rows)  # net change per pool, as for snapshot histories
         want = {r["pool"]: (r["reserve0"], r["reserve1"]) for r in rows.to_dicts()}
         assert _states(market) == want, f"history block {b}"
     report = market.flow_report
-    assert report.unreachable == []
+    assert report.unreachable == [] and report.recorded_swaps == 0
     assert report.swaps > len(blocks)  # real swaps went in, not only syncs
 
 
