@@ -9,9 +9,10 @@
   and the executor (:class:`arbkit.chain.ChainMarket`);
 - per history block: sets the node's next base fee to the history's, sends the block's
   order flow as real swaps (each recorded noise and rival swap one by one when the
-  history has them, else each pool's net change), mines, reads every pool's reserves in one JSON-RPC batch,
-  checks them against the history (the chain is the referee: a difference stops the
-  run), and scans the chain's state with the history's CEX quotes;
+  history has them, else each pool's net change), mines, reads every pool's reserves
+  in one JSON-RPC batch, checks them against the history (the chain is the referee: a
+  difference stops the run), and scans the chain's state with the history's CEX
+  quotes;
 - simulates an order with ``eth_call`` and, when asked, sends it and mines it in the
   next block, turning the receipt into an :class:`arbkit.execution.Outcome`.
 

@@ -362,7 +362,12 @@ def step_alert(
     if active:
         holds, hold_s, event = breach.recovered, thresholds.clear_for_s, "cleared"
     else:
-        holds, hold_s, event = breach.breached, thresholds.for_s, "raised"
+        hold_s = (
+            thresholds.drawdown_for_s
+            if breach.kind is AlertKind.DRAWDOWN and thresholds.drawdown_for_s is not None
+            else thresholds.for_s
+        )
+        holds, event = breach.breached, "raised"
     if holds is None:
         return AlertStep(None, pending_since)
     if not holds:

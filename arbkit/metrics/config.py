@@ -77,6 +77,11 @@ class AlertThresholds(BaseModel):
     for_s
         Seconds a breach must hold (at every evaluation) before its alert is raised.
         Default 30 s; 0 raises on the first breached evaluation.
+    drawdown_for_s
+        Hold of the drawdown alert (default 0: raised at once). Drawdown moves only
+        with P&L, not back and forth with each execution's success, and alerts are
+        evaluated only when an execution is recorded: a hold would leave a large loss
+        unannounced when trading stops after it. ``None`` uses ``for_s``.
     clear_for_s
         Seconds the clear condition must hold before an active alert is cleared.
         Default 30 s; 0 clears on the first evaluation past the band.
@@ -102,6 +107,7 @@ class AlertThresholds(BaseModel):
     window_executions: int | None = Field(100, ge=1)
     min_executions: int = Field(10, ge=1)
     for_s: float = Field(30.0, ge=0.0)
+    drawdown_for_s: float | None = Field(0.0, ge=0.0)
     clear_for_s: float = Field(30.0, ge=0.0)
     win_rate_clear_band: float = Field(0.05, ge=0.0, le=1.0)
     gas_share_clear_band: float = Field(0.05, ge=0.0)

@@ -194,7 +194,8 @@ def test_every_kind_waits_its_hold_and_clears_only_past_its_band(
     between: tuple[int, int, int, float, float, float],
     clear: tuple[int, int, int, float, float, float],
 ) -> None:
-    thresholds = AlertThresholds()  # hold 30 s, clear 30 s, bands 5 points (drawdown 2)
+    # hold 30 s for every kind (drawdown too), clear 30 s, bands 5 points (drawdown 2)
+    thresholds = AlertThresholds(drawdown_for_s=None)
     state: dict[str, bool | float | None] = {"active": False, "pending": None}
 
     def step(stats: tuple[int, int, int, float, float, float], now: float) -> str | None:
@@ -223,6 +224,24 @@ def test_every_kind_waits_its_hold_and_clears_only_past_its_band(
     assert step(clear, 1_001.0) is None
     assert step(clear, 1_031.0) == "cleared"
     assert step(clear, 2_000.0) is None
+
+
+def test_a_drawdown_is_raised_at_once_by_default_and_still_clears_after_its_hold() -> None:
+    thresholds = AlertThresholds()
+    deep = check_thresholds(AlertStats(20, 20, 20, 100.0, 1.0, 0.25), thresholds)
+    step = step_alert(
+        deep[AlertKind.DRAWDOWN], active=False, pending_since=None, now=0.0, thresholds=thresholds
+    )
+    assert step.event == "raised"  # a loss is announced even if trading stops after it
+    back = check_thresholds(AlertStats(20, 20, 20, 100.0, 1.0, 0.10), thresholds)
+    first = step_alert(
+        back[AlertKind.DRAWDOWN], active=True, pending_since=None, now=1.0, thresholds=thresholds
+    )
+    assert first.event is None and first.pending_since == 1.0  # waits clear_for_s
+    later = step_alert(
+        back[AlertKind.DRAWDOWN], active=True, pending_since=1.0, now=31.0, thresholds=thresholds
+    )
+    assert later.event == "cleared"
 
 
 def test_too_few_executions_keep_the_wait_and_a_disabled_alert_clears_at_once() -> None:

@@ -159,9 +159,10 @@ def test_default_thresholds_raise_every_kind_once_on_a_bad_stream(clock: FakeClo
         clock.advance(2.0)
         for t in m.record_execution(False, 0.0, 2.0, 1.0):
             raised.append(t.alert.kind)
-            # the rate alerts breach from the 10th execution (min_executions), the
-            # drawdown from the 11th (22 % of 100 USD); each is raised 30 s later
-            assert i == (26 if t.alert.kind is AlertKind.DRAWDOWN else 25)
+            # the rate alerts breach from the 10th execution (min_executions) and are
+            # raised 30 s later; the drawdown breaches at the 11th (22 % of 100 USD) and,
+            # with no hold by default, is raised at once
+            assert i == (11 if t.alert.kind is AlertKind.DRAWDOWN else 25)
     assert sorted(raised) == sorted(AlertKind)
     assert {a.kind for a in m.get_active_alerts()} == set(AlertKind)
     assert m.get_summary()["alerts"]["total_raised"] == 4
