@@ -9,6 +9,7 @@ export DVC_NO_ANALYTICS := 1
 .PHONY: setup run lab test test-fast test-expensive lint bench clean
 
 NODE_STAMP := node_modules/.installed
+LIVE_BLOCKS ?= 300
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -25,9 +26,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[all,dev]'
 	touch $(STAMP)
 
-run: setup  ## the main job: the DVC pipeline end to end (data -> features -> route model + RL -> validate -> promote -> backtest report)
+run: setup  ## the main job: the DVC pipeline end to end (data -> features -> route model + RL -> validate -> promote -> backtest report), then a short dry-run of the live runner on the embedded chain
 	$(BIN)/dvc repro
 	@cat reports/pipeline/promotion.md
+	$(BIN)/arbkit live --enable-ai --ai-mode conservative --history data/pipeline/test --blocks $(LIVE_BLOCKS) --quiet
 
 lab: setup  ## JupyterLab on the project, with the project's kernel (the .venv Python)
 	$(BIN)/jupyter lab --notebook-dir=. $(ARGS)

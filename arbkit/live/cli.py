@@ -179,13 +179,16 @@ def live(
         f"\n{summary.mode} run, stage {summary.stage}, policy {s['policy']} "
         f"(model: {s['ai_model']}): {summary.blocks} blocks, stopped: {summary.stopped}",
         highlight=False,
+        soft_wrap=True,
     )
     console.print(
-        f"decisions {s['ai_decisions_made']}, trades {s['ai_trades_sent']} "
+        f"candidates seen {s['candidates_seen']}, decisions {s['ai_decisions_made']}, "
+        f"trades {s['ai_trades_sent']} "
         f"(execution rate {s['ai_execution_rate']:.1%}), successes {s['ai_successes']} "
         f"({s['ai_success_rate']:.1%}), net {s['net_profit_quote']:+.2f} USD after "
         f"{s['gas_paid_quote']:.2f} USD gas",
         highlight=False,
+        soft_wrap=True,
     )
     console.print(
         f"chain checks {s['chain_checks']} (scan mismatches {s['scan_mismatches']}), "
@@ -194,9 +197,10 @@ def live(
         f"{s['chain_matches_prediction']}), refused by caps {s['refused_by_caps'] or 0}, "
         f"RPC errors {s['rpc_errors']}",
         highlight=False,
+        soft_wrap=True,
     )
     if summary.execution_log:
-        console.print(f"execution log: {summary.execution_log}", highlight=False)
+        console.print(f"execution log: {summary.execution_log}", highlight=False, soft_wrap=True)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(
@@ -246,5 +250,6 @@ def live_stage(
         f"stage {tracker.stage.value} since {tracker.entered_at:%Y-%m-%d %H:%M UTC}: "
         f"{t.count} outcomes, {t.successes} successes, net {t.net_profit_quote:+.2f} USD",
         highlight=False,
+        soft_wrap=True,
     )
     console.print(review.reason, highlight=False)
