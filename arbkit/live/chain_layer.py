@@ -267,6 +267,7 @@ class HistoryChain:
         )
         self.owner_address: str | None = None
         self._moved = False  # whether our own trade moved the pools since the last check
+        self._reserves: dict[ChecksumAddress, tuple[int, int]] | None = None  # as last read
         self._routes = self._route_set()
         self.t = -1
         self.chain_checks = 0
@@ -447,6 +448,11 @@ class HistoryChain:
             return chain_states, states
 
         chain_states, states = self._retry(f"reading the pools at block {history_block}", read)
+        by_id = {p.pool: p.address for p in market.pools.values()}
+        self._reserves = {
+            by_id[r["pool"]]: (int(r["reserve0"]), int(r["reserve1"]))
+            for r in chain_states.select("pool", "reserve0", "reserve1").to_dicts()
+        }
         self._moved = False
         quotes = self._quotes.get((int(self.history.block_numbers[t]),))
         cands = scan_blocks(
@@ -480,40 +486,48 @@ class HistoryChain:
             pl.when(f).then(pl.col("reserve0")).otherwise(pl.col("reserve1")).alias("reserve1"),
         )
 
+    def _by_pool(
+        self, current: Mapping[ChecksumAddress, tuple[int, int]]
+    ) -> dict[str, tuple[int, int]]:
+        """Pair address -> reserves (chain order) as pool id -> reserves (history order)."""
+        _, market = self._need()
+        out = {}
+        for pool in market.pools.values():
+            got = current.get(pool.address)
+            if got is not None:
+                out[pool.pool] = (got[1], got[0]) if pool.flipped else got
+        return out
+
+    @staticmethod
+    def _mismatch(got: Mapping[str, tuple[int, int]], rows: pl.DataFrame) -> str | None:
+        """Describe the first pool whose reserves (history order) are not ``rows``'."""
+        for r in rows.to_dicts():
+            want = (int(r["reserve0"]), int(r["reserve1"]))
+            if got.get(r["pool"]) != want:
+                return (
+                    f"chain state differs from history block {r['block']} at pool "
+                    f"{r['pool']}: chain {got.get(r['pool'])}, history {want}"
+                )
+        return None
+
     def _same_state(
         self, current: Mapping[ChecksumAddress, tuple[int, int]], rows: pl.DataFrame
     ) -> bool:
-        try:
-            self._check_reserves(current, rows)
-        except StaleStateError:
-            return False
-        return True
+        return self._mismatch(self._by_pool(current), rows) is None
 
     def _check_reserves(
         self, current: Mapping[ChecksumAddress, tuple[int, int]], rows: pl.DataFrame
     ) -> None:
         """Raise :class:`StaleStateError` unless ``current`` is ``rows``' state (chain order)."""
-        _, market = self._need()
-        for r in rows.to_dicts():
-            pool = market.pools[str(r["pool"])]
-            want = (int(r["reserve0"]), int(r["reserve1"]))
-            if pool.flipped:
-                want = (want[1], want[0])
-            if current.get(pool.address) != want:
-                raise StaleStateError(
-                    f"the node's reserves of {pool.pool} are not those of history block "
-                    f"{r['block']} the chain was checked at"
-                )
+        problem = self._mismatch(self._by_pool(current), rows)
+        if problem is not None:
+            raise StaleStateError(f"the node's reserves are not the last checked state: {problem}")
 
     def _check(self, states: pl.DataFrame, rows: pl.DataFrame) -> None:
         got = {r["pool"]: (r["reserve0"], r["reserve1"]) for r in states.to_dicts()}
-        for r in rows.to_dicts():
-            want = (r["reserve0"], r["reserve1"])
-            if got.get(r["pool"]) != want:
-                raise StaleStateError(
-                    f"chain state differs from history block {r['block']} at pool {r['pool']}: "
-                    f"chain {got.get(r['pool'])}, history {want}"
-                )
+        problem = self._mismatch(got, rows)
+        if problem is not None:
+            raise StaleStateError(problem)
         self.chain_checks += 1
 
     def _compare(self, cands: pl.DataFrame, t: int) -> int:
@@ -561,9 +575,17 @@ class HistoryChain:
         )
 
     def predict(self, route: ChainRoute, *, min_profit: int = 0) -> tuple[bool, int]:
-        """Arbkit's prediction of the execution against the latest state."""
+        """Arbkit's prediction of the execution against the latest state.
+
+        The state is the one :meth:`advance` read and checked at this block (our own
+        trades are the only transactions between two blocks, and are mined after it).
+        """
         _, market = self._need()
-        reserves = self._retry("reading reserves", market.reserves)
+        reserves = (
+            self._reserves
+            if self._reserves is not None and not self._moved
+            else self._retry("reading reserves", market.reserves)
+        )
         p = predict_execution(
             route,
             reserves,

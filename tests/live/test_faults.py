@@ -19,11 +19,11 @@ from eth_account.typed_transactions import TypedTransaction
 from fault_proxy import BATCH, FaultProxy
 from hexbytes import HexBytes
 
+from arbkit.backtest.engine import get_replay
 from arbkit.chain import AnvilNode
 from arbkit.chain.node import attach
 from arbkit.chain.uniswap import mine_and_wait
 from arbkit.errors import ArbkitError
-from arbkit.execution import Replay
 from arbkit.live import AIFlashArbConfig, FlashArbitrageRunner, HistoryChain
 from arbkit.live.runner import BlockReport, RunSummary
 from arbkit.live.safety import (
@@ -162,14 +162,7 @@ def _proxied(
 ) -> FlashArbitrageRunner:
     """A runner whose chain layer talks to the node through ``proxy``, quick to retry."""
     bt = FlashArbitrageRunner(config=cfg, history=history).backtest_config()
-    replay = Replay(
-        history,
-        execution=bt.execution,
-        scan=bt.scan,
-        latency_ms=bt.latency_ms,
-        priority_fee_wei=bt.priority_fee_wei,
-        max_candidates=bt.max_candidates,
-    )
+    replay = get_replay(history, bt)  # the replay the runner itself would use
     chain = HistoryChain(
         history,
         replay,
