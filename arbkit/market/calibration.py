@@ -32,11 +32,29 @@ Quantities (sample keys)
     Priority fee, coinbase transfer and their sum, in ETH per arbitrage.
 ``cb_share_of_bribe``
     ``cb_transfer / (priority fee + cb_transfer)`` where that sum is positive.
+``bribe_share_of_total_fee``
+    ``bribe / (bribe + base fee paid)`` per arbitrage, ``bribe`` = priority fee +
+    coinbase transfer (real: ``mev_value / (mev_value + base_fees)``; sim: per block with
+    the block's base fee x the arbitrage's gas).
+``bribe_share_of_total_fee_2023_base_fee``
+    The same with the base fee paid replaced by :data:`REAL_ARB_BASE_FEE_ETH_MEDIAN`, the
+    real 2023 arbitrages' median base fee paid in ETH (sim only: the simulated base fee is
+    2026-era, ~100x below 2023's, so the plain row mixes eras).
+``bribe_over_volume``
+    Bribe in USD over the arbitrage's USD volume, in bps (real: ``mev_value`` x the
+    sample's implied ETH/USD over ``volume``; sim: blocks with rival swaps, the bribe at
+    the block's ETH/USDC mid over the USD value of the rival swaps' inputs).
 ``arbs_per_block``
     CEX-DEX arbitrage transactions per block, zero blocks included (real only).
 ``bot_tx_share``, ``bot_contract_tx_share``
     Share of all arbitrage transactions sent by each labelled bot, or to each bot
-    contract (``to_addr``), sorted descending (real only; a competition measure).
+    contract (``to_addr``), sorted descending (a competition measure). Sim
+    ``bot_tx_share``: share of the blocks with rival swaps won by each ``competitor_bot``
+    (every simulated bot is "labelled", so its ``sum`` is 1 and its ``hhi`` exact).
+``bot_sender_tx_share``
+    Share of all arbitrage transactions per bot, a bot being the ``mev_bot_label`` or,
+    where that is empty, the sender ``from_addr`` (covers every row; the grouping the
+    simulator's ``competitor_bot`` shares are calibrated to). Sim: as ``bot_tx_share``.
 
 Both samples functions return every key above (empty arrays where a side cannot measure
 the quantity) plus one ``gap_bps[A-B]`` key per pair found. Empty samples give no rows.
@@ -76,6 +94,7 @@ __all__ = [
     "CALIBRATION_SCHEMA",
     "DEFAULT_ARB_GAS_USED",
     "NO_ARB_BAND_BPS",
+    "REAL_ARB_BASE_FEE_ETH_MEDIAN",
     "REAL_ARB_TXS_FILE",
     "REAL_BLOCKS_FILE",
     "REAL_PAIRS",
@@ -101,6 +120,12 @@ REAL_BLOCKS_FILE = "gas_eth_mainnet_basefee_blocks/blocks_24337593_24338592_jan2
 """1,000 consecutive mainnet block headers (2026-01), relative to the real-data folder."""
 REAL_ARB_TXS_FILE = "cexdex_arb_txs_20230808/cexdex_data_sample_20230808.csv"
 """4,968 CEX-DEX arbitrage transactions of 2023-08-08, relative to the real-data folder."""
+REAL_ARB_BASE_FEE_ETH_MEDIAN = 0.0031297393
+"""Median base fee paid (``base_fees``, ETH) per arbitrage of :data:`REAL_ARB_TXS_FILE`.
+
+Gas used is not in the file, so the 2023 base fee per gas cannot be derived; the ETH burnt
+per arbitrage can, and it is what a bribe competes with in ``bribe_share_of_total_fee``.
+"""
 REAL_SNAPSHOT_INTERVAL_S = 13_374
 """Median spacing of the real Uniswap V2 / SushiSwap snapshots in seconds (3.715 h)."""
 NO_ARB_BAND_BPS = 60.0
@@ -119,8 +144,12 @@ SAMPLE_KEYS: tuple[str, ...] = (
     "cb_transfer_eth",
     "bribe_eth",
     "cb_share_of_bribe",
+    "bribe_share_of_total_fee",
+    "bribe_share_of_total_fee_2023_base_fee",
+    "bribe_over_volume",
     "arbs_per_block",
     "bot_tx_share",
+    "bot_sender_tx_share",
     "bot_contract_tx_share",
 )
 """Keys every samples dict has (plus one ``gap_bps[A-B]`` per pair)."""
@@ -186,8 +215,14 @@ _SPECS: Mapping[str, _Spec] = {
     "cb_transfer_eth": _Spec("ETH per arbitrage", (*_DIST, "share_zero")),
     "bribe_eth": _Spec("ETH per arbitrage", (*_DIST, "share_zero")),
     "cb_share_of_bribe": _Spec("fraction", (*_DIST, "share_zero")),
+    "bribe_share_of_total_fee": _Spec("bribe / (bribe + base fee paid)", _DIST),
+    "bribe_share_of_total_fee_2023_base_fee": _Spec(
+        "bribe / (bribe + 2023 median base fee paid)", _DIST
+    ),
+    "bribe_over_volume": _Spec("bps of volume (USD)", _DIST),
     "arbs_per_block": _Spec("arbitrage txs per block", (*_DIST, "share_zero", "max")),
     "bot_tx_share": _Spec("share of arbitrage txs", _SHARES),
+    "bot_sender_tx_share": _Spec("share of arbitrage txs", _SHARES),
     "bot_contract_tx_share": _Spec("share of arbitrage txs", _SHARES),
 }
 
@@ -348,7 +383,24 @@ def _fee_samples(
         out["bribe_eth"] = _finite(bribe)
         ok = np.isfinite(bribe) & (bribe > 0)
         out["cb_share_of_bribe"] = np.asarray(cb_eth[ok] / bribe[ok], dtype=np.float64)
+        if base_eth is not None:
+            out["bribe_share_of_total_fee"] = _share_of_total(bribe, base_eth)
     return out
+
+
+def _share_of_total(bribe_eth: FloatArray, base_eth: FloatArray) -> FloatArray:
+    # bribe / (bribe + base fee paid) where that sum is positive and known.
+    total = bribe_eth + base_eth
+    ok = np.isfinite(total) & (total > 0)
+    return np.asarray(bribe_eth[ok] / total[ok], dtype=np.float64)
+
+
+def _bribe_over_volume_bps(
+    bribe_eth: FloatArray, eth_usd: FloatArray, volume_usd: FloatArray
+) -> FloatArray:
+    # Bribe in USD over the trade's USD volume, in bps, where the volume is positive.
+    ok = (volume_usd > 0) & np.isfinite(bribe_eth) & np.isfinite(eth_usd)
+    return np.asarray(bribe_eth[ok] * eth_usd[ok] / volume_usd[ok] * 1e4, dtype=np.float64)
 
 
 def _tx_shares(keys: pl.Series, total: int) -> FloatArray:
@@ -358,11 +410,42 @@ def _tx_shares(keys: pl.Series, total: int) -> FloatArray:
     return np.asarray(counts / total, dtype=np.float64)
 
 
+_STABLES = ("USDC", "USDT")
+_ETH = ("ETH", "WETH")
+
+
+def _implied_eth_usd(txs: pl.DataFrame) -> float | None:
+    # Median USD per ETH over single-trade rows swapping (W)ETH against USDC or USDT.
+    cols = ("token_bought_symbol", "token_sold_symbol", "token_bought_amount")
+    if not all(c in txs.columns for c in (*cols, "token_sold_amount")):
+        return None
+    single = (
+        txs.filter(pl.col("multi_trade").str.strip_chars() == "0")
+        if "multi_trade" in txs.columns
+        else txs
+    )
+    prices: list[FloatArray] = []
+    for eth_side, usd_side in (("bought", "sold"), ("sold", "bought")):
+        rows = single.filter(
+            pl.col(f"token_{eth_side}_symbol").is_in(_ETH)
+            & pl.col(f"token_{usd_side}_symbol").is_in(_STABLES)
+        )
+        eth = _column(rows, f"token_{eth_side}_amount")
+        usd = _column(rows, f"token_{usd_side}_amount")
+        ok = (eth > 0) & np.isfinite(usd)
+        prices.append(usd[ok] / eth[ok])
+    both = np.concatenate(prices)
+    return float(np.median(both)) if both.size else None
+
+
 def _new_samples() -> dict[str, FloatArray]:
     return dict.fromkeys(SAMPLE_KEYS, _EMPTY)
 
 
 # ----------------------------------------------------------------------------- real data
+
+
+_OPTIONAL_FLOATS = ("volume", "token_bought_amount", "token_sold_amount")
 
 
 def _read_arb_txs(path: Path) -> pl.DataFrame:
@@ -379,6 +462,11 @@ def _read_arb_txs(path: Path) -> pl.DataFrame:
         return raw.with_columns(
             pl.col("block_number").str.strip_chars().cast(pl.Int64),
             *(pl.col(c).str.strip_chars().cast(pl.Float64) for c in floats),
+            *(
+                pl.col(c).str.strip_chars().cast(pl.Float64)
+                for c in _OPTIONAL_FLOATS
+                if c in raw.columns
+            ),
         )
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{path}: a block number or fee is not a number ({exc})") from exc
@@ -413,6 +501,18 @@ def _real_samples(data_dir: Path) -> tuple[dict[str, FloatArray], dict[str, str]
     fees = _fee_samples(
         _column(txs, "priority_fees"), _column(txs, "cb_transfer"), _column(txs, "base_fees")
     )
+    eth_usd = _implied_eth_usd(txs)
+    if eth_usd is not None and "volume" in txs.columns:
+        fees["bribe_over_volume"] = _bribe_over_volume_bps(
+            _column(txs, "mev_value"), np.full(txs.height, eth_usd), _column(txs, "volume")
+        )
+    if "from_addr" in txs.columns:
+        label = pl.col("mev_bot_label").fill_null("").str.strip_chars()
+        sender = txs.select(
+            pl.when(label != "").then(label).otherwise(pl.col("from_addr")).alias("bot")
+        )["bot"]
+        samples["bot_sender_tx_share"] = _tx_shares(sender, txs.height)
+        sources["bot_sender_tx_share"] = f"{REAL_ARB_TXS_FILE} (mev_bot_label, else from_addr)"
     numbers = txs["block_number"].to_numpy()
     per_block = np.bincount(numbers - numbers.min()).astype(np.float64)
     samples.update(
@@ -423,6 +523,11 @@ def _real_samples(data_dir: Path) -> tuple[dict[str, FloatArray], dict[str, str]
     )
     for key in (*fees, "arbs_per_block", "bot_tx_share", "bot_contract_tx_share"):
         sources[key] = REAL_ARB_TXS_FILE
+    if "bribe_over_volume" in fees:
+        sources["bribe_over_volume"] = (
+            f"{REAL_ARB_TXS_FILE}: mev_value x {eth_usd:.1f} USD/ETH (median implied by "
+            "single-trade (W)ETH-USDC/USDT rows) / volume"
+        )
     return samples, sources
 
 
@@ -516,10 +621,12 @@ def _history_samples(
     token_decimals: Mapping[str, int],
     fee_bps: int,
     gap_stride_blocks: int | None,
-    arb_gas_used: int,
+    arb_gas_used: int | None,
+    era_base_fee_eth: float | None,
 ) -> tuple[dict[str, FloatArray], dict[str, str]]:
-    if arb_gas_used < 0:
-        raise ValueError(f"arb_gas_used must be >= 0, got {arb_gas_used}")
+    arb_gas_used = _arb_gas(history, arb_gas_used)
+    if era_base_fee_eth is not None and not era_base_fee_eth >= 0:
+        raise ValueError(f"era_base_fee_eth must be >= 0, got {era_base_fee_eth}")
     samples = _new_samples()
     sources: dict[str, str] = {}
     if history.n_blocks == 0:
@@ -601,9 +708,81 @@ def _history_samples(
         "bribe_eth": f"{tip_gas} + competitor_bribe_wei",
         "cb_share_of_bribe": f"competitor_bribe_wei / ({tip_gas} + competitor_bribe_wei)",
     }
+    if "bribe_share_of_total_fee" in fees:
+        fee_sources["bribe_share_of_total_fee"] = (
+            f"{fee_sources['bribe_eth']} over itself + base_fee_wei x {arb_gas_used} gas"
+        )
+        if era_base_fee_eth is not None:
+            bribe = fees["bribe_eth"]
+            fees["bribe_share_of_total_fee_2023_base_fee"] = _share_of_total(
+                bribe, np.full(bribe.size, era_base_fee_eth)
+            )
+            fee_sources["bribe_share_of_total_fee_2023_base_fee"] = (
+                f"{fee_sources['bribe_eth']} over itself + {era_base_fee_eth:.6g} ETH"
+            )
+    samples.update(fees)
     for key in fees:
         sources[key] = f"{where}: blocks.{fee_sources[key]} (per block)"
+
+    # The rival's arbitrages: blocks with rival swaps, their USD volume and the block's bot.
+    rival = history.swaps.filter(pl.col("kind") == "rival")
+    if rival.height:
+        volume = _rival_volume_usd(history, rival)
+        in_rival = volume > 0
+        if "bribe_eth" in fees:
+            bribe_all = np.zeros(history.n_blocks)
+            if tip is not None:
+                bribe_all += np.nan_to_num(tip) * arb_gas_used / _WEI_PER_ETH
+            if cb is not None:
+                bribe_all += np.nan_to_num(cb) / _WEI_PER_ETH
+            samples["bribe_over_volume"] = _bribe_over_volume_bps(
+                bribe_all[in_rival], history.cex_mid("ETH/USDC")[in_rival], volume[in_rival]
+            )
+            sources["bribe_over_volume"] = (
+                f"{where}: ({fee_sources['bribe_eth']}) x ETH/USDC mid / USD value of the "
+                "block's rival swap inputs (blocks with rival swaps)"
+            )
+        if "competitor_bot" in blocks.columns:
+            bots = blocks["competitor_bot"].filter(pl.Series(in_rival)).cast(pl.String)
+            shares = _tx_shares(bots, bots.len())
+            samples["bot_tx_share"] = samples["bot_sender_tx_share"] = shares
+            sources["bot_tx_share"] = sources["bot_sender_tx_share"] = (
+                f"{where}: blocks.competitor_bot (blocks with rival swaps)"
+            )
     return samples, sources
+
+
+def _arb_gas(history: MarketHistory, arb_gas_used: int | None) -> int:
+    # The gas of one arbitrage: given, else the simulator's gas_per_arb, else the default.
+    if arb_gas_used is None:
+        params = history.meta.get("params")
+        gas = params.get("gas_per_arb") if isinstance(params, Mapping) else None
+        arb_gas_used = int(gas) if isinstance(gas, int | float) else DEFAULT_ARB_GAS_USED
+    if arb_gas_used < 0:
+        raise ValueError(f"arb_gas_used must be >= 0, got {arb_gas_used}")
+    return arb_gas_used
+
+
+def _rival_volume_usd(history: MarketHistory, rival: pl.DataFrame) -> FloatArray:
+    # USD value of the tokens the rival swaps sold, summed per block (0 where none).
+    # USDC is the numeraire (1 USD), WETH is priced at the ETH/USDC mid and USDT at
+    # ETH/USDC / ETH/USDT; swaps of other tokens are left out.
+    eth = history.cex_mid("ETH/USDC")
+    usd = {"USDC": np.ones(history.n_blocks), "WETH": eth, "ETH": eth}
+    usd["USDT"] = eth / history.cex_mid("ETH/USDT")
+    tokens = {p.pool: (p.token0, p.token1) for p in history.pools}
+    pos = rival["block"].to_numpy() - int(history.block_numbers[0])
+    amount = rival["amount_in"].cast(pl.Float64).to_numpy()
+    out = np.zeros(history.n_blocks)
+    for i, (pool, sells0) in enumerate(
+        zip(rival["pool"].to_list(), rival["sells_token0"].to_list(), strict=True)
+    ):
+        token = tokens[pool][0 if sells0 else 1]
+        if token in usd and token in TOKEN_DECIMALS:
+            value = amount[i] / 10 ** TOKEN_DECIMALS[token] * usd[token][pos[i]]
+            if np.isfinite(value):
+                out[pos[i]] += value
+    return out
 
 
 def history_calibration_samples(
@@ -612,7 +791,8 @@ def history_calibration_samples(
     token_decimals: Mapping[str, int] = TOKEN_DECIMALS,
     fee_bps: int = 30,
     gap_stride_blocks: int | None = None,
-    arb_gas_used: int = DEFAULT_ARB_GAS_USED,
+    arb_gas_used: int | None = None,
+    era_base_fee_eth: float | None = REAL_ARB_BASE_FEE_ETH_MEDIAN,
 ) -> dict[str, np.ndarray]:
     """Return the samples of a simulated history behind :func:`history_calibration_stats`.
 
@@ -620,15 +800,15 @@ def history_calibration_samples(
     ----------
     history
         The simulated history.
-    token_decimals, fee_bps, gap_stride_blocks, arb_gas_used
+    token_decimals, fee_bps, gap_stride_blocks, arb_gas_used, era_base_fee_eth
         See :func:`history_calibration_stats`.
 
     Returns
     -------
     dict[str, np.ndarray]
         Float64 arrays keyed by :data:`SAMPLE_KEYS` plus ``gap_bps[A-B]`` per pair with
-        a gap series; the real-only keys (``arbs_per_block``, ``bot_tx_share``,
-        ``bot_contract_tx_share``) and the keys of missing columns are empty.
+        a gap series; the real-only keys (``arbs_per_block``, ``bot_contract_tx_share``)
+        and the keys of missing columns or tables are empty.
 
     Raises
     ------
@@ -636,7 +816,9 @@ def history_calibration_samples(
         If a gap pool's token has no decimals, or an argument is out of range.
     """
     return dict(
-        _history_samples(history, token_decimals, fee_bps, gap_stride_blocks, arb_gas_used)[0]
+        _history_samples(
+            history, token_decimals, fee_bps, gap_stride_blocks, arb_gas_used, era_base_fee_eth
+        )[0]
     )
 
 
@@ -646,7 +828,8 @@ def history_calibration_stats(
     token_decimals: Mapping[str, int] = TOKEN_DECIMALS,
     fee_bps: int = 30,
     gap_stride_blocks: int | None = None,
-    arb_gas_used: int = DEFAULT_ARB_GAS_USED,
+    arb_gas_used: int | None = None,
+    era_base_fee_eth: float | None = REAL_ARB_BASE_FEE_ETH_MEDIAN,
 ) -> CalibrationStats:
     """Compute the calibration statistics of a simulated history, as for the real data.
 
@@ -663,7 +846,13 @@ def history_calibration_stats(
       ``competitor_bribe_wei`` gives ``cb_transfer_eth``; priced at ``arb_gas_used``
       gas per arbitrage, the tip gives ``priority_fee_eth`` and with the bribe
       ``bribe_eth`` and ``cb_share_of_bribe``, comparable to the real per-transaction
-      ETH amounts.
+      ETH amounts; with the base fee times ``arb_gas_used``, ``bribe_share_of_total_fee``
+      and, with ``era_base_fee_eth`` instead, ``bribe_share_of_total_fee_2023_base_fee``.
+    - Rival arbitrages, in the blocks with ``kind == "rival"`` swaps: ``bribe_over_volume``
+      (the block's bribe at its ETH/USDC mid over the USD value of the rival swaps'
+      inputs: USDC = 1 USD, WETH at ETH/USDC, USDT at ETH/USDC / ETH/USDT) and, from
+      ``competitor_bot``, ``bot_tx_share`` and ``bot_sender_tx_share`` (the share of
+      those blocks won by each bot).
 
     Parameters
     ----------
@@ -678,7 +867,12 @@ def history_calibration_stats(
         snapshot interval :data:`REAL_SNAPSHOT_INTERVAL_S` divided by the history's
         median block time (12 s gives 1,115 blocks).
     arb_gas_used
-        Gas of one arbitrage, to turn per-gas bids into ETH per arbitrage.
+        Gas of one arbitrage, to turn per-gas bids into ETH per arbitrage. ``None``
+        (default): the simulator's ``gas_per_arb`` from ``history.meta["params"]`` (the
+        gas the rival bids were calibrated with), else :data:`DEFAULT_ARB_GAS_USED`.
+    era_base_fee_eth
+        Base fee paid per arbitrage (ETH) for ``bribe_share_of_total_fee_2023_base_fee``;
+        ``None`` leaves that quantity out.
 
     Returns
     -------
@@ -691,7 +885,9 @@ def history_calibration_stats(
         If a gap pool's token has no decimals, or an argument is out of range.
     """
     return _stats_from_samples(
-        *_history_samples(history, token_decimals, fee_bps, gap_stride_blocks, arb_gas_used)
+        *_history_samples(
+            history, token_decimals, fee_bps, gap_stride_blocks, arb_gas_used, era_base_fee_eth
+        )
     )
 
 
@@ -892,6 +1088,21 @@ def _markdown(
         "simulated ones are per block, so match shapes and dimensionless ratios "
         "(`gap_bps`, `base_fee_change`, `tip_over_base_fee`, `cb_share_of_bribe`) before "
         "absolute levels.",
+        "",
+        "Rival bids: the simulator draws each block's total rival payment (priority fee per "
+        "gas x the simulated `gas_per_arb` + coinbase transfer) from the real 2023 "
+        "`mev_value` distribution in ETH, so `bribe_eth` and `cb_share_of_bribe` compare "
+        "like with like. Rows that divide a bid by the simulated base fee "
+        "(`tip_over_base_fee`, `bribe_share_of_total_fee`) set a 2023-level bid against a "
+        "2026-era base fee about 100x lower than 2023's, so they differ by construction; "
+        "`bribe_share_of_total_fee_2023_base_fee` (sim only) divides by the real sample's "
+        "median base fee paid per arbitrage in ETH instead (the 2023 base fee per gas "
+        "cannot be derived: the sample has no gas used). `bribe_over_volume` prices the "
+        "simulated bid at the simulated ETH/USD (about 3,000) and the real one at the "
+        "sample's implied 1,851.5, so equal ETH bids on equal USD volumes differ by that "
+        "price ratio. The real `bot_tx_share` counts labelled bots only (its `hhi` is a "
+        "lower bound); `bot_sender_tx_share` groups every transaction (label, else sender) "
+        "and is what the simulated `competitor_bot` shares are calibrated to.",
         "",
         "| quantity | stat | unit | sim | real | sim/real |",
         "|---|---|---|---:|---:|---:|",

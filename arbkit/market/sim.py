@@ -17,9 +17,12 @@ blocks with:
 - **Competing arbitrageurs** who close the gap between a pool and the CEX only with
   latency: when a pool's price is outside its fee band by more than their minimum edge,
   one of them arrives in the block with a probability that grows with the excess, and
-  trades the pool back to the band edge (leaving a small residual). Their priority fee
-  and coinbase bribe per block are drawn log-normal (``competitor_tip_wei``,
-  ``competitor_bribe_wei`` in the blocks table), higher in volatile regimes.
+  trades the pool back to the band edge (leaving a small residual). Each block has a
+  rival bid calibrated to real 2023 CEX-DEX arbitrageurs (see :class:`SimParams`): its
+  total payment to the builder per arbitrage is ``competitor_tip_wei`` (priority fee per
+  gas) x ``gas_per_arb`` + ``competitor_bribe_wei`` (coinbase transfer), higher in the
+  volatile regime and growing with the USD volume of the block's rival swaps, and
+  ``competitor_bot`` names the bot (an id drawn from the real per-bot shares).
 - **EIP-1559 base fee** from simulated gas use: the block's gas-used share follows a
   persistent (AR(1) in logit space) demand process plus the gas of the swaps and
   arbitrages simulated in the block; each next base fee is computed exactly with
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import statistics
 from typing import Any
 
 import numpy as np
@@ -120,10 +124,49 @@ def _default_pools() -> tuple[PoolSpec, ...]:
     return tuple(out)
 
 
+# Transactions per rival bot in the real CEX-DEX sample of 2023-08-08 (4,968 txs): a bot is
+# its mev_bot_label (18 labelled bots), or its sender (from_addr) when the label is empty (77
+# senders); 95 bots, largest first. Top share 1842 / 4968 = 0.371, HHI 0.171 (the labelled
+# bots alone: HHI 0.158 over all txs).
+_REAL_BOT_TX_COUNTS: tuple[int, ...] = (
+    (1842, 551, 490, 249, 245, 198, 171, 158, 147, 143, 119, 73, 57, 54, 47, 35, 26, 26, 25)
+    + (22, 22, 21, 18, 17, 15, 13, 12, 11, 10, 9, 9, 8, 7, 6, 5, 5)
+    + (4,) * 7
+    + (3,) * 2
+    + (2,) * 18
+    + (1,) * 32
+)
+
+
 class SimParams(BaseModel):
     """Parameters of :func:`simulate_market` (defaults calibrated to the real data).
 
     Volatilities and drifts are per 12 s block, in log-return units. Rates are per block.
+
+    Rival bids (``rival_*``) are calibrated to the 4,968 included CEX-DEX arbitrage
+    transactions of 2023-08-08 (``cexdex_arb_txs_20230808``): the block's total rival
+    payment to the builder, ``competitor_tip_wei x gas_per_arb + competitor_bribe_wei``, is
+    drawn so that its marginal over the run has the real ``mev_value`` zero share,
+    p10, median and p90 (0.003, 0.000218, 0.00192, 0.0111 ETH). The positive part is a
+    two-piece log-normal (one sigma below the median, one above: the real left tail is
+    heavier), shifted up by ``log(rival_volatile_bid_mult)`` in the volatile regime; the
+    stable-regime location and the two sigmas are solved so that the mixture over the run's
+    regimes hits the three quantiles. In blocks with rival swaps the bid grows with the
+    swaps' USD volume: its latent normal score is ``c z_volume + sqrt(1 - c^2) eps``
+    (a Gaussian copula, so the marginal stays exact), ``z_volume`` the normal score of the
+    block's volume among the run's rival blocks and ``c`` set so that the slope of
+    ``log(bid)`` on ``log(volume)`` is ``rival_volume_elasticity`` (capped at 0.99). Real
+    fit: OLS of ``log(mev_value x 1,851.5 USD/ETH)`` on ``log(volume USD)`` over the 4,953
+    paying txs gives slope 0.505, intercept -3.63, residual sd 1.79, R^2 0.174
+    (correlation 0.417, Spearman 0.445); 1,851.5 USD/ETH is the median price implied by
+    the sample's single-trade WETH-USDC/USDT rows. The simulated volumes are less
+    dispersed than the real ones (sd of log volume ~0.9 vs 1.62), so at the real slope
+    the simulated correlation is weaker (~0.25). The split between priority
+    fee and coinbase transfer follows the real ``cb_transfer / mev_value``: 36.6% of paying
+    txs pay only by priority fee, 3.57% by both (coinbase share Beta(2.39, 0.41), moments
+    of the real shares), the rest only by coinbase. The rival bot of a block
+    (``competitor_bot``) is drawn from the real per-bot transaction counts
+    (:data:`_REAL_BOT_TX_COUNTS`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -177,21 +220,53 @@ class SimParams(BaseModel):
         60_000_000, gt=0, description="Base fee at which demand is at its mean."
     )
     volatile_gas_boost: float = Field(0.4, description="Logit shift of gas demand when volatile.")
-    tip_zero_share: float = Field(
-        0.6, ge=0, le=1, description="Share of blocks where rivals tip nothing (pay by coinbase)."
-    )
-    tip_over_base_fee_median: float = Field(
-        0.7, ge=0, description="Median nonzero rival tip per gas, as a multiple of the base fee."
-    )
-    tip_sigma: float = Field(1.0, ge=0)
-    bribe_zero_share: float = Field(0.37, ge=0, le=1)
-    both_zero_share: float = Field(0.003, ge=0, le=1, description="Blocks with neither.")
-    bribe_median_wei: int = Field(
-        1_470_000_000_000_000, ge=0, description="Median nonzero coinbase transfer per arbitrage."
-    )
-    bribe_sigma: float = Field(1.5, ge=0)
     full_block_rate: float = Field(0.016, ge=0, le=1, description="Share of full blocks.")
-    volatile_tip_mult: float = Field(2.0, ge=1)
+    rival_bid_median_eth: float = Field(
+        1.9197e-3,
+        gt=0,
+        description=(
+            "Median of the rival's total payment to the builder per arbitrage, "
+            "competitor_tip_wei x gas_per_arb + competitor_bribe_wei, in ETH (real mev_value)."
+        ),
+    )
+    rival_bid_p10_eth: float = Field(
+        2.1767e-4, gt=0, description="10th percentile of that total (real mev_value), ETH."
+    )
+    rival_bid_p90_eth: float = Field(
+        1.11395e-2, gt=0, description="90th percentile of that total (real mev_value), ETH."
+    )
+    rival_bid_zero_share: float = Field(
+        0.003, ge=0, lt=0.1, description="Share of blocks where the rival pays nothing (15/4968)."
+    )
+    rival_volatile_bid_mult: float = Field(
+        2.0, ge=1, description="Rivals bid this many times more in the volatile regime."
+    )
+    rival_volume_elasticity: float = Field(
+        0.505,
+        ge=0,
+        description=(
+            "Slope of log(bid) on log(USD volume of the block's rival swaps): the real OLS "
+            "slope of log(mev_value) on log(volume) over the 4,953 paying txs."
+        ),
+    )
+    rival_tip_only_share: float = Field(
+        0.366, ge=0, le=1, description="Share of paying rivals who pay only by priority fee."
+    )
+    rival_split_share: float = Field(
+        0.0357,
+        ge=0,
+        le=1,
+        description="Share of paying rivals who pay by both; the rest pay only by coinbase.",
+    )
+    rival_split_cb_beta: tuple[float, float] = Field(
+        (2.39, 0.41),
+        description="Beta(a, b) of the coinbase share of the bid when a rival pays by both.",
+    )
+    rival_bot_tx_counts: tuple[int, ...] = Field(
+        default_factory=lambda: _REAL_BOT_TX_COUNTS,
+        min_length=1,
+        description="Weights of the rival bots (competitor_bot ids 0, 1, ...), largest first.",
+    )
     aqua_makers: int = Field(6, ge=0)
     aqua_ship_rate: float = Field(1.0 / 600.0, ge=0)
     aqua_trade_rate: float = Field(0.02, ge=0, description="Trades per block per live strategy.")
@@ -202,10 +277,14 @@ class SimParams(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> SimParams:
-        if not self.both_zero_share <= min(self.tip_zero_share, self.bribe_zero_share):
-            raise ValueError("both_zero_share must not exceed tip_zero_share or bribe_zero_share")
-        if self.tip_zero_share + self.bribe_zero_share - self.both_zero_share > 1:
-            raise ValueError("tip_zero_share + bribe_zero_share - both_zero_share must be <= 1")
+        if not self.rival_bid_p10_eth < self.rival_bid_median_eth < self.rival_bid_p90_eth:
+            raise ValueError("rival_bid_p10_eth < rival_bid_median_eth < rival_bid_p90_eth needed")
+        if self.rival_tip_only_share + self.rival_split_share > 1:
+            raise ValueError("rival_tip_only_share + rival_split_share must be <= 1")
+        if min(self.rival_split_cb_beta) <= 0:
+            raise ValueError(f"rival_split_cb_beta must be positive: {self.rival_split_cb_beta}")
+        if min(self.rival_bot_tx_counts) < 0 or sum(self.rival_bot_tx_counts) == 0:
+            raise ValueError("rival_bot_tx_counts must be >= 0 with a positive sum")
         for row in self.regime_next:
             if len(row) != 3 or abs(sum(row) - 1.0) > 1e-9 or min(row) < 0:
                 raise ValueError(f"regime_next rows must be 3 probabilities summing to 1: {row}")
@@ -266,6 +345,147 @@ def _usdt_path(n: int, params: SimParams, rng: np.random.Generator) -> FloatArra
     return np.asarray(np.exp(x), dtype=np.float64)  # USDC per USDT
 
 
+_NORMAL = statistics.NormalDist()
+_LEVELS = (0.1, 0.5, 0.9)
+
+
+def _two_piece_cdf(x: float, loc: float, sigma_lo: float, sigma_hi: float) -> float:
+    return _NORMAL.cdf((x - loc) / (sigma_lo if x < loc else sigma_hi))
+
+
+def _rival_bid_law(p: SimParams, volatile_share: float) -> tuple[float, float, float]:
+    """Return the stable-regime log-ETH location and the lower and upper sigmas of a bid.
+
+    Solved so that the two-piece log-normal, shifted by ``log(rival_volatile_bid_mult)``
+    in a ``volatile_share`` of blocks, has the target p10, median and p90 over all blocks
+    once the ``rival_bid_zero_share`` of zero bids is counted.
+    """
+    z0 = p.rival_bid_zero_share
+    targets = [
+        math.log(q) for q in (p.rival_bid_p10_eth, p.rival_bid_median_eth, p.rival_bid_p90_eth)
+    ]
+    levels = [(lv - z0) / (1 - z0) for lv in _LEVELS]  # quantile levels of the positive part
+    shift = math.log(p.rival_volatile_bid_mult)
+    w = volatile_share
+    z10, z90 = _NORMAL.inv_cdf(levels[0]), _NORMAL.inv_cdf(levels[2])
+    loc = targets[1]
+    s_lo = (targets[0] - targets[1]) / z10 if z10 < 0 else 1.0
+    s_hi = (targets[2] - targets[1]) / z90 if z90 > 0 else 1.0
+
+    def quantile(level: float) -> float:
+        lo, hi = loc - 12 * s_lo, loc + shift + 12 * s_hi
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            f = (1 - w) * _two_piece_cdf(mid, loc, s_lo, s_hi) + w * _two_piece_cdf(
+                mid, loc + shift, s_lo, s_hi
+            )
+            lo, hi = (mid, hi) if f < level else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    for _ in range(200):
+        q10, q50, q90 = (quantile(lv) for lv in levels)
+        step = targets[1] - q50
+        loc += step
+        s_lo *= (targets[1] - targets[0]) / (q50 - q10)
+        s_hi *= (targets[2] - targets[1]) / (q90 - q50)
+        if abs(step) < 1e-12 and abs(q90 - q10 - (targets[2] - targets[0])) < 1e-10:
+            break
+    return loc, s_lo, s_hi
+
+
+_MAX_LOADING = 0.99
+# Bids are capped at 9 ETH so that they fit the Int64 wei columns (real max: 2.83 ETH; a
+# bid this large is a ~5-sigma draw, about one block in a million).
+_LOG_MAX_BID_ETH = math.log(9.0)
+
+
+def _volume_loading(
+    z_vol: FloatArray,
+    log_vol: FloatArray,
+    shift: FloatArray,
+    s_lo: float,
+    s_hi: float,
+    p: SimParams,
+) -> float:
+    """Return the loading ``c`` of the bid's latent score on the volume's normal score.
+
+    With ``y = c z_vol + sqrt(1 - c^2) eps`` and the two-piece scale ``g(y) = s_lo y``
+    (``y < 0``) or ``s_hi y``, ``E[g(y) | z_vol]`` has a closed form; ``c`` is bisected so
+    that the least-squares slope of that expectation plus the regime ``shift`` (volatile
+    blocks bid more and have larger rival swaps) on ``log_vol`` (the expected slope of
+    ``log(bid)`` on ``log(volume)``) is ``rival_volume_elasticity``, within
+    ``[0, _MAX_LOADING]``.
+    """
+    var = float(np.var(log_vol))
+    target = p.rival_volume_elasticity
+    if var <= 0:
+        return 0.0
+    centred = log_vol - log_vol.mean()
+    from_regime = float(np.mean((shift - shift.mean()) * centred)) / var
+    pdf = np.vectorize(_NORMAL.pdf, otypes=[np.float64])
+    cdf = np.vectorize(_NORMAL.cdf, otypes=[np.float64])
+
+    def slope(c: float) -> float:
+        a, b = c * z_vol, math.sqrt(1 - c * c)
+        r = a / b
+        phi, big_phi = pdf(r), cdf(r)
+        mean_g = s_hi * (a * big_phi + b * phi) + s_lo * (a * (1 - big_phi) - b * phi)
+        return float(np.mean((mean_g - mean_g.mean()) * centred)) / var + from_regime
+
+    if slope(0.0) >= target:
+        return 0.0
+    if slope(_MAX_LOADING) <= target:
+        return _MAX_LOADING
+    lo, hi = 0.0, _MAX_LOADING
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if slope(mid) < target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _rival_bids(
+    p: SimParams,
+    reg: npt.NDArray[np.int8],
+    rival_usd: FloatArray,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Draw each block's rival tip per gas and coinbase bribe (int wei).
+
+    The total ``tip x gas_per_arb + bribe`` follows :func:`_rival_bid_law`; where the block
+    has rival swaps (``rival_usd > 0``, their USD volume) the latent normal score is
+    ``c z_volume + sqrt(1 - c^2) eps``, ``z_volume`` the normal score of the block's
+    volume among the run's rival blocks (ties in block order), so the marginal is kept;
+    ``c`` is set by :func:`_volume_loading`.
+    """
+    n = reg.size
+    loc, s_lo, s_hi = _rival_bid_law(p, float(np.mean(reg == 1)) if n else 0.0)
+    eps = rng.standard_normal(n)
+    u_zero = rng.random(n)
+    u_split = rng.random(n)
+    cb_share_split = rng.beta(*p.rival_split_cb_beta, size=n)
+    z = eps.copy()
+    shift = np.where(reg == 1, math.log(p.rival_volatile_bid_mult), 0.0)
+    active = np.flatnonzero(rival_usd > 0)
+    if active.size:
+        rank = np.empty(active.size, dtype=np.int64)
+        rank[np.argsort(rival_usd[active], kind="stable")] = np.arange(active.size)
+        z_vol = np.asarray([_NORMAL.inv_cdf((r + 0.5) / active.size) for r in rank.tolist()])
+        c = _volume_loading(z_vol, np.log(rival_usd[active]), shift[active], s_lo, s_hi, p)
+        z[active] = c * z_vol + math.sqrt(1 - c * c) * eps[active]
+    log_eth = np.minimum(loc + shift + np.where(z < 0, s_lo, s_hi) * z, _LOG_MAX_BID_ETH)
+    total = np.where(u_zero < p.rival_bid_zero_share, 0.0, np.floor(np.exp(log_eth) * 1e18))
+    cb_share = np.where(
+        u_split < p.rival_tip_only_share,
+        0.0,
+        np.where(u_split < p.rival_tip_only_share + p.rival_split_share, cb_share_split, 1.0),
+    )
+    if p.gas_per_arb == 0:  # no gas to spread a tip over: the rival pays by coinbase
+        cb_share = np.ones(n)
+    bribes = np.floor(total * cb_share)
+    tips = np.floor((total - bribes) / max(p.gas_per_arb, 1))
+    return tips.astype(np.int64), bribes.astype(np.int64)
+
+
 def _hex(rng: np.random.Generator, n_bytes: int) -> str:
     return "0x" + rng.bytes(n_bytes).hex()
 
@@ -291,7 +511,8 @@ def simulate_market(
     Returns
     -------
     MarketHistory
-        Blocks (with ``competitor_tip_wei``, ``competitor_bribe_wei``, ``regime``), dense
+        Blocks (with ``competitor_tip_wei``, ``competitor_bribe_wei``, ``competitor_bot``,
+        ``regime``; see :class:`SimParams` for the rival bids), dense
         pool states, CEX quotes and Aqua events. ``meta`` holds the seed and the params.
     """
     try:
@@ -312,6 +533,8 @@ def simulate_market(
         rng_tip,
         rng_aqua,
     ) = (np.random.default_rng(s) for s in ss.spawn(8))
+    # spawned after the first eight, so adding it changed none of their streams
+    rng_bot = np.random.default_rng(ss.spawn(1)[0])
 
     reg = _regimes(n, p, rng_reg)
     eth_usd = _eth_path(reg, p, rng_eth)
@@ -446,16 +669,18 @@ def simulate_market(
         gas_used[t] = used
         base_fee[t] = bf
         bf = next_base_fee(bf, used, p.gas_limit)
-    tip_mult = np.where(reg == 1, p.volatile_tip_mult, 1.0)
-    tip_ratio = p.tip_over_base_fee_median * np.exp(p.tip_sigma * rng_tip.standard_normal(n))
-    bribe = p.bribe_median_wei * tip_mult * np.exp(p.bribe_sigma * rng_tip.standard_normal(n))
-    # rivals mostly pay either by tip or by coinbase transfer: one draw decides which
-    pay = rng_tip.random(n)
-    no_tip = pay < p.tip_zero_share
-    lo = p.tip_zero_share - p.both_zero_share
-    no_bribe = (pay >= lo) & (pay < lo + p.bribe_zero_share)
-    tips = np.where(no_tip, 0, np.floor(base_fee * tip_ratio * tip_mult)).astype(np.int64)
-    bribes = np.where(no_bribe, 0, np.floor(bribe)).astype(np.int64)
+    # the rival's bid: its total payment to the builder, then its split into tip and bribe
+    rival_usd = np.zeros(n)
+    for t, j, rival, sells0, amt_in, _ in recorded:
+        if rival:
+            token = pools[j].token0 if sells0 else pools[j].token1
+            rival_usd[t] += amt_in / 10 ** TOKEN_DECIMALS[token] * usd[token][t]
+    tips, bribes = _rival_bids(p, reg, rival_usd, rng_tip)
+    bots = rng_bot.choice(
+        len(p.rival_bot_tx_counts),
+        size=n,
+        p=np.asarray(p.rival_bot_tx_counts, dtype=np.float64) / sum(p.rival_bot_tx_counts),
+    ).astype(np.int64)
 
     block_no = np.arange(p.start_block, p.start_block + n, dtype=np.int64)
     ts = p.start_timestamp + np.arange(n, dtype=np.int64) * p.block_time_s
@@ -468,6 +693,7 @@ def simulate_market(
             "gas_limit": np.full(n, p.gas_limit, dtype=np.int64),
             "competitor_tip_wei": tips,
             "competitor_bribe_wei": bribes,
+            "competitor_bot": bots,
             "regime": pl.Series(np.asarray(REGIMES)[reg]).cast(pl.String),
         },
         schema_overrides=dict(BLOCKS_SCHEMA),
