@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ExecutionConfig"]
@@ -40,6 +42,15 @@ class ExecutionConfig(BaseModel):
             "bounds such as the backtest's oracle)."
         ),
     )
+    rival_presence: Literal["auto", "history", "hazard"] = Field(
+        "auto",
+        description=(
+            "Who contests a trade: 'history' - a rival is there when the history's swaps "
+            "table has a rival swap on a route pool in the including block; 'hazard' - a "
+            "rival shows up at the hazard rate below; 'auto' - history when the history "
+            "records its swaps, else hazard."
+        ),
+    )
     rival_rate_per_block: float = Field(
         0.08, ge=0, description="Hazard of a rival taking a 0 bps edge, per block of exposure."
     )
@@ -52,7 +63,40 @@ class ExecutionConfig(BaseModel):
         description="Rivals' tip per gas when the history has no competitor_tip_wei column.",
     )
     rival_gas_units: int = Field(
-        150_000, gt=0, description="Gas of a rival's arbitrage (spreads its coinbase bribe)."
+        180_000, gt=0, description="Gas of a rival's arbitrage (prices its tip per gas)."
+    )
+    rival_bid_volume_elasticity: float = Field(
+        0.505,
+        ge=0,
+        description=(
+            "How the rival's bid grows with the contested trade's volume: "
+            "C0 * (V / reference) ** elasticity (the slope of log bribe on log volume of "
+            "2023-08-08's 4,968 CEX-DEX arbitrages)."
+        ),
+    )
+    rival_bid_reference_volume_quote: float = Field(
+        8_618.0,
+        gt=0,
+        description="Volume (quote) at which the rival bids the block's bid C0 (the real median).",
+    )
+    rival_bid_cap_share: float | None = Field(
+        0.5,
+        gt=0,
+        description=(
+            "A rival never bids more than the edge is worth to it: this share of the gross "
+            "edge (edge_bps / 1e4 * volume). The profit of the optimal trade across a "
+            "constant-product gap is half its gross edge (the other half is price impact), "
+            "hence 0.5. None: no cap."
+        ),
+    )
+    auction_sharpness: float = Field(
+        4.0,
+        gt=0,
+        description=(
+            "k of the smooth builder's auction: the rival wins with C**k / (B**k + C**k) "
+            "(B, C: our and the rival's total payment to the builder); large k is the sharp "
+            "first-price auction."
+        ),
     )
     revert_gas_fraction: float = Field(
         1.0,

@@ -110,12 +110,13 @@ def test_walk_forward_holdout_meets_the_guides_validation_bars() -> None:
 
 
 def test_route_model_has_skill_over_the_base_rate_out_of_sample() -> None:
-    # accuracy alone says little under an ~86% success base rate: a constant "success"
-    # scores the base rate; skill is ranking (AUC) and a Brier score below the base rate's
+    # accuracy alone says little: a constant "success" scores the base rate (~65% now that
+    # rivals contest nearly half the edges); skill is ranking (AUC) and a Brier score below
+    # the base rate's
     dataset = build_route_dataset(simulate_market(seed=7, n_blocks=10_000), seed=1)
     pooled = cross_validate_route_model(dataset.table, seed=0, n_folds=2).pooled
-    assert pooled["base_rate"] > 0.75
-    assert pooled["auc"] > 0.6
+    assert 0.4 < pooled["base_rate"] < 0.9
+    assert pooled["auc"] > 0.65
     brier_skill = 1.0 - pooled["brier"] / pooled["brier_base_rate"]
     assert brier_skill > 0.02
     assert pooled["ece"] <= 0.05

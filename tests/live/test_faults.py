@@ -435,7 +435,7 @@ def test_no_trade_is_sent_in_the_block_whose_outcome_trips_the_stop_loss(
     tmp_path: Path,
 ) -> None:
     # in this history a trade is due in the very block that reveals the first loss
-    history = simulate_market({"arb_activity": 0.1}, seed=3, n_blocks=120)
+    history = simulate_market({"arb_activity": 0.1}, seed=17, n_blocks=120)
     summary, loss = _stop_loss_run(history, tmp_path)
     assert summary.stopped.startswith("stop-loss") and loss.height == 1
     assert summary.trades["block"].max() < loss["included_block"].item()

@@ -65,6 +65,7 @@ def with_costs(history: MarketHistory, pool_fee_add: int, base_fee_add: int) -> 
         history.cex_quotes,
         history.aqua_events,
         history.meta,
+        swaps=history.swaps,  # the rivals the history recorded: the same contests
     )
 
 
