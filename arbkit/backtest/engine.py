@@ -286,7 +286,9 @@ class Simulator:
         amount = row["amount_in"] if order.amount_in is None else int(order.amount_in)
         tip = replay.priority_fee_wei
         o_tip = tip if order.priority_fee_wei is None else int(order.priority_fee_wei)
-        if amount == row["amount_in"] and o_tip == tip and order.bribe_wei == 0:
+        bribe = replay.default_bribe_wei(cid)
+        o_bribe = bribe if order.bribe_wei is None else int(order.bribe_wei)
+        if amount == row["amount_in"] and o_tip == tip and o_bribe == bribe:
             # the run's default order on these draws is already known
             return outcome_from_row(baseline.row(cid, named=True))
         try:
@@ -295,7 +297,7 @@ class Simulator:
                 draws,
                 amount_in=amount,
                 priority_fee_wei=o_tip,
-                bribe_wei=int(order.bribe_wei),
+                bribe_wei=o_bribe,
             )
         except DataError as exc:
             raise ArbkitError(f"{self.policy.name}: {exc}") from None

@@ -36,7 +36,8 @@ class Order:
         Size in the candidate's start token (default: the candidate's optimal size).
         Never above the optimal size.
     priority_fee_wei, bribe_wei
-        Tip per gas and coinbase transfer (default: the run's tip, no bribe).
+        Tip per gas and coinbase transfer (default: the run's tip, and the candidate's
+        default bid: its ``bribe_wei`` column when the candidates carry one, else 0).
     side, amount_quote
         Spot swap of one lot of the native token worth ``amount_quote`` at the block's
         price, on the replay's spot pool (:mod:`arbkit.execution.spot`): ``buy`` takes
@@ -49,7 +50,7 @@ class Order:
     cand_id: int | None = None
     amount_in: int | None = None
     priority_fee_wei: int | None = None
-    bribe_wei: int = 0
+    bribe_wei: int | None = None
     side: str | None = None
     amount_quote: float = 0.0
     tag: Any = None
@@ -184,6 +185,10 @@ class PolicyBase:
 
     def __init__(self) -> None:
         self.calibration: list[tuple[float, bool]] = []
+        # what a tuning chose, and what it earned on the training history (reports)
+        self.tuned: dict[str, Any] = {}
+        # a win-probability model pricing the default orders' bids (RL policies)
+        self.bid_model: Any = None
 
     def on_start(self, setup: RunSetup) -> None:
         """Do nothing before the run."""

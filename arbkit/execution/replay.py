@@ -290,6 +290,10 @@ class Replay:
         self.block_candidates: IntArray = by_block
         self._cells: OutcomeCells | None = None
         self._trades: pl.DataFrame | None = None
+        # default orders' coinbase transfers: the candidates' own bids, when they carry one
+        self._bribe: list[int] | None = (
+            [int(b or 0) for b in c["bribe_wei"].to_list()] if "bribe_wei" in c.columns else None
+        )
 
     # -- set-up ------------------------------------------------------------------------
     def _scan(self) -> pl.DataFrame:
@@ -369,7 +373,7 @@ class Replay:
         *,
         amount_in: int | None = None,
         priority_fee_wei: int | None = None,
-        bribe_wei: int = 0,
+        bribe_wei: int | None = None,
     ) -> Trade:
         """Return candidate ``cid`` as a :class:`Trade` (at most its optimal size).
 
@@ -386,13 +390,45 @@ class Replay:
                 f"candidate {cid}: size {amount} is outside [0, {own}] (the profit-maximising size)"
             )
         tip = self.priority_fee_wei if priority_fee_wei is None else int(priority_fee_wei)
+        bribe = self.default_bribe_wei(cid) if bribe_wei is None else int(bribe_wei)
         return Trade.from_row(
             row,
             amount_in=amount,
             priority_fee_wei=tip,
             latency_ms=self.latency_ms,
-            bribe_wei=int(bribe_wei),
+            bribe_wei=bribe,
         )
+
+    def with_bids(self, bribe_wei: Sequence[int], priority_fee_wei: int | None = None) -> Replay:
+        """Return this replay with default orders that bid ``bribe_wei[cid]`` (wei).
+
+        Same history, options and candidates (same ids, so the same draws per seed);
+        only the default orders' coinbase transfer (and tip, when given) differ.
+        """
+        if len(bribe_wei) != self.candidates.height:
+            raise DataError(
+                f"Replay.with_bids: {len(bribe_wei)} bids for {self.candidates.height} candidates"
+            )
+        if any(int(b) < 0 for b in bribe_wei):
+            raise DataError("Replay.with_bids: bids must be >= 0")
+        table = self.candidates.with_columns(
+            pl.Series("bribe_wei", [int(b) for b in bribe_wei], dtype=pl.Int64)
+        )
+        return Replay(
+            self.history,
+            execution=self.execution,
+            scan=self.scan,
+            latency_ms=self.latency_ms,
+            priority_fee_wei=self.priority_fee_wei
+            if priority_fee_wei is None
+            else priority_fee_wei,
+            candidates=table,
+            max_candidates=self.max_candidates,
+        )
+
+    def default_bribe_wei(self, cid: int) -> int:
+        """Return candidate ``cid``'s default coinbase transfer (its ``bribe_wei``, else 0)."""
+        return 0 if self._bribe is None else self._bribe[cid]
 
     def execute(
         self,
@@ -401,7 +437,7 @@ class Replay:
         *,
         amount_in: int | None = None,
         priority_fee_wei: int | None = None,
-        bribe_wei: int = 0,
+        bribe_wei: int | None = None,
     ) -> Outcome:
         """Return the outcome of an order on candidate ``cid`` with its uniforms ``draws[cid]``."""
         trade = self.trade(

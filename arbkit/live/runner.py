@@ -599,6 +599,9 @@ class FlashArbitrageRunner:
             if order.priority_fee_wei is None
             else int(order.priority_fee_wei)
         )
+        bribe = (
+            chain.replay.default_bribe_wei(cid) if order.bribe_wei is None else int(order.bribe_wei)
+        )
         size_quote = float(row["notional_quote"]) * amount / max(own, 1)
         now = datetime.now(UTC)
         gas_price = chain.gas_price_wei() + tip
@@ -666,7 +669,7 @@ class FlashArbitrageRunner:
                 route,
                 min_profit=0,
                 priority_fee_wei=tip,
-                bribe_wei=int(order.bribe_wei),
+                bribe_wei=bribe,
                 nonce=nonce,
                 signer=self._signer,
             )
@@ -679,7 +682,7 @@ class FlashArbitrageRunner:
         self.stats["chain_trades"] += 1
         if (sent.success, sent.chain_profit) == (sent.predicted_success, sent.predicted_profit):
             self.stats["chain_matches_prediction"] += 1
-        return chain.outcome(row, amount, sent, int(order.bribe_wei))
+        return chain.outcome(row, amount, sent, bribe)
 
     def _on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         s = self.stats
