@@ -1,7 +1,8 @@
 """Advanced AI decider (user guide section 1): scoring, route-success model, Kelly sizing, learning.
 
 Public names: :class:`AdvancedAIDecider`, :class:`AdvancedAIConfig`, :class:`MarketRegime`,
-:class:`AICandidate`, :class:`RouteSuccessPredictor`, the training entry
+:class:`AICandidate`, :class:`RouteSuccessPredictor`, the bid (:class:`WinProbabilityModel`,
+:class:`BidConfig`, :func:`choose_bids`, :func:`candidate_bids`), the training entry
 :func:`train_route_model`, the execution log (:func:`load_execution_history`,
 :func:`record_executions`, :func:`executions_table`), and their helpers. Runners (they
 write files): ``python -m arbkit.decider.report`` (walk-forward holdout) and
@@ -11,6 +12,7 @@ I/O.
 
 from __future__ import annotations
 
+from arbkit.decider.bidding import BidConfig, WinProbabilityModel, candidate_bids, choose_bids
 from arbkit.decider.candidates import FLASH_KINDS, AICandidate, CandidateBatch
 from arbkit.decider.config import (
     AdvancedAIConfig,
@@ -52,6 +54,7 @@ __all__ = [
     "AIDecision",
     "AdvancedAIConfig",
     "AdvancedAIDecider",
+    "BidConfig",
     "Calibrator",
     "CandidateBatch",
     "CrossValidationResult",
@@ -67,8 +70,11 @@ __all__ = [
     "ScoringParams",
     "Sizing",
     "TradePolicy",
+    "WinProbabilityModel",
     "amm_net_profit",
     "build_route_dataset",
+    "candidate_bids",
+    "choose_bids",
     "cross_validate_route_model",
     "executions_table",
     "factor_matrix",

@@ -45,6 +45,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from arbkit.decider.bidding import (
+    WinProbabilityModel,
+    bid_grid,
+    bribe_wei,
+    choose_bids,
+    expected_rival_bid_eth,
+    share_to_eth,
+)
 from arbkit.decider.candidates import AICandidate, CandidateBatch
 from arbkit.decider.config import AdvancedAIConfig
 from arbkit.decider.errors import DeciderError
@@ -104,6 +112,14 @@ class AIDecision:
         The 12 route features at decision time (stored with the outcome).
     regime_label
         Regime label at decision time.
+    priority_fee_wei
+        Tip per gas to send with (``None``: the run's tip; the decider bids through the
+        coinbase transfer, see :mod:`arbkit.decider.bidding`).
+    bribe_wei
+        Coinbase transfer to the block's builder, paid on success only (0 without a
+        win-probability model).
+    p_win
+        The win-probability model's ``P(win)`` at the chosen bid, when one is set.
     """
 
     symbol: str
@@ -125,6 +141,9 @@ class AIDecision:
     high_confidence: bool
     features: tuple[float, ...]
     regime_label: str
+    priority_fee_wei: int | None = None
+    bribe_wei: int = 0
+    p_win: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +167,8 @@ class _Assessment:
     sizing: Sizing
     accepted: npt.NDArray[np.bool_]
     rank: FloatArray
+    bribe_eth: FloatArray | None = None
+    p_win: FloatArray | None = None
 
 
 class AdvancedAIDecider:
@@ -162,6 +183,10 @@ class AdvancedAIDecider:
         :meth:`retrain` once enough outcomes are recorded.
     seed
         Seed (or seed sequence) of the model refits.
+    win_model
+        A trained :class:`arbkit.decider.bidding.WinProbabilityModel`: the decider then
+        also chooses each trade's coinbase transfer (the bid), and its confidence is
+        ``P(win)`` at that bid (see :mod:`arbkit.decider.bidding`).
 
     Examples
     --------
@@ -179,8 +204,12 @@ class AdvancedAIDecider:
         *,
         predictor: RouteSuccessPredictor | None = None,
         seed: int | np.random.SeedSequence = 0,
+        win_model: WinProbabilityModel | None = None,
     ) -> None:
         self.config = config or AdvancedAIConfig()
+        if win_model is not None and not win_model.is_trained:
+            raise DeciderError("AdvancedAIDecider: the win-probability model is not trained")
+        self.win_model = win_model
         self._predictor = (
             predictor if predictor is not None else RouteSuccessPredictor(self.config.route_model)
         )
@@ -281,6 +310,7 @@ class AdvancedAIDecider:
             not isinstance(candidates, CandidateBatch)
             and len(candidates) == 1
             and isinstance(candidates[0], AICandidate)
+            and self.win_model is None
         ):
             return self._pick_one(candidates[0], portfolio_value_eth)
         a = self._assess(candidates, portfolio_value_eth)
@@ -503,6 +533,28 @@ class AdvancedAIDecider:
             cfg.revert_gas_fraction * batch.gas_cost_quote,
             batch.revert_gas_quote,
         )
+        gas_quote = batch.gas_cost_quote
+        bribe_eth: FloatArray | None = None
+        p_win: FloatArray | None = None
+        if self.win_model is not None and len(batch):
+            # the bid: P(win | bid) at every bid of the grid, the EV-maximising one kept;
+            # the transfer is paid on success only, so it joins the success branch's costs
+            grid = bid_grid(self.win_model.bid_config)
+            net0 = (
+                batch.notional_quote * batch.edge_bps * 1e-4
+                - batch.slippage_quote
+                - batch.flash_fee_quote
+                - batch.gas_cost_quote
+            )
+            rival = expected_rival_bid_eth(
+                batch.notional_quote, batch.edge_bps, price, self.win_model.bid_config
+            )
+            p_grid = self.win_model.predict_grid(features, grid, net0, price, rival)
+            j, p_win, _ = choose_bids(p_grid, grid, net0, revert)
+            bribe_eth = share_to_eth(grid[j], net0, price)
+            confidence = p_win
+            p_model = p_win
+            gas_quote = gas_quote + np.where(bribe_eth > 0, bribe_eth * price, 0.0)
         threshold = cfg.confidence_threshold
         span = 1.0 - threshold
         lift = np.clip((confidence - threshold) / span, 0.0, 1.0) if span > 0 else 0.0
@@ -511,7 +563,7 @@ class AdvancedAIDecider:
             confidence,
             batch.notional_quote,
             batch.edge_bps,
-            batch.gas_cost_quote,
+            gas_quote,
             batch.flash_fee_quote,
             batch.slippage_quote,
             revert,
@@ -548,6 +600,8 @@ class AdvancedAIDecider:
             sizing=sizing,
             accepted=accepted,
             rank=_rank(cfg.rank_by, score, sizing.ev_quote),
+            bribe_eth=bribe_eth,
+            p_win=p_win,
         )
 
     def _decision(self, a: _Assessment, i: int) -> AIDecision:
@@ -586,6 +640,11 @@ class AdvancedAIDecider:
             high_confidence=confidence >= self.config.high_confidence_threshold,
             features=tuple(float(v) for v in a.features[i]),
             regime_label=self._regime.regime_label,
+            priority_fee_wei=(
+                None if self.win_model is None else self.win_model.bid_config.priority_fee_wei
+            ),
+            bribe_wei=0 if a.bribe_eth is None else bribe_wei([a.bribe_eth[i]])[0],
+            p_win=None if a.p_win is None else float(a.p_win[i]),
         )
 
     # -- learning ------------------------------------------------------------------------

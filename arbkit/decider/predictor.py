@@ -47,7 +47,7 @@ from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.errors import ModelNotTrainedError
 from arbkit.decider.metrics import roc_auc
 from arbkit.errors import DataError, ModelIntegrityError
-from arbkit.features.route import N_ROUTE_FEATURES, ROUTE_FEATURE_NAMES
+from arbkit.features.route import ROUTE_FEATURE_NAMES
 from arbkit.io import write_atomic
 
 __all__ = [
@@ -245,7 +245,8 @@ class RouteSuccessPredictor:
     >>> predictor.save_model()  # doctest: +SKIP
     """
 
-    feature_names: Final = ROUTE_FEATURE_NAMES
+    feature_names: tuple[str, ...] = tuple(ROUTE_FEATURE_NAMES)
+    """Feature columns, in order (a subclass may add its own)."""
 
     def __init__(
         self,
@@ -309,10 +310,10 @@ class RouteSuccessPredictor:
             raise DataError(
                 f"train_model: expected a polars DataFrame, got {type(history).__name__}"
             )
-        missing = [c for c in (*ROUTE_FEATURE_NAMES, "success") if c not in history.columns]
+        missing = [c for c in (*self.feature_names, "success") if c not in history.columns]
         if missing:
             raise DataError(f"train_model: history lacks column(s) {missing}")
-        x = history.select(ROUTE_FEATURE_NAMES).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        x = history.select(list(self.feature_names)).cast(pl.Float64).fill_null(np.nan).to_numpy()
         if history["success"].null_count():
             raise DataError("train_model: column 'success' has nulls")
         y = history["success"].cast(pl.Float64).to_numpy()
@@ -357,13 +358,15 @@ class RouteSuccessPredictor:
         """
         x = np.ascontiguousarray(features, dtype=np.float64)
         y = np.asarray(labels, dtype=np.float64).ravel()
-        if x.ndim != 2 or x.shape[1] != N_ROUTE_FEATURES:
-            raise DataError(f"fit: features must have shape (n, {N_ROUTE_FEATURES}), got {x.shape}")
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise DataError(
+                f"fit: features must have shape (n, {len(self.feature_names)}), got {x.shape}"
+            )
         if y.shape[0] != x.shape[0]:
             raise DataError(f"fit: {x.shape[0]} feature rows but {y.shape[0]} labels")
         if np.isinf(x).any():
             row, col = np.argwhere(np.isinf(x))[0]
-            raise DataError(f"fit: feature {ROUTE_FEATURE_NAMES[col]!r} is infinite at row {row}")
+            raise DataError(f"fit: feature {self.feature_names[col]!r} is infinite at row {row}")
         if not np.isin(y, (0.0, 1.0)).all():
             raise DataError("fit: labels must be 0 or 1")
         if np.unique(y).size < 2:
@@ -379,7 +382,7 @@ class RouteSuccessPredictor:
         x_tr, y_tr = x[: n - n_cal], y[: n - n_cal]
         params = self._lgb_params(seed)
         dataset = lgb.Dataset(
-            x_tr, y_tr, feature_name=list(ROUTE_FEATURE_NAMES), params={"verbose": -1}
+            x_tr, y_tr, feature_name=list(self.feature_names), params={"verbose": -1}
         )
         booster = lgb.train(params, dataset, num_boost_round=cfg.n_estimators)
         metrics: dict[str, float] = {
@@ -402,7 +405,7 @@ class RouteSuccessPredictor:
         self._booster = booster
         self._calibrator = calibrator
         self._metadata = ModelMetadata(
-            features=tuple(ROUTE_FEATURE_NAMES),
+            features=tuple(self.feature_names),
             data_hash=_sha256(x.tobytes() + y.tobytes()),
             metrics={k: v for k, v in metrics.items() if math.isfinite(v)},
             params={**params, "num_boost_round": cfg.n_estimators},
@@ -457,22 +460,22 @@ class RouteSuccessPredictor:
         The single-candidate hot path: one ``Booster.predict`` on a ``(1, 12)`` array
         and a scalar calibration lookup.
         """
-        x = np.array(features, dtype=np.float64).reshape(1, N_ROUTE_FEATURES)
+        x = np.array(features, dtype=np.float64).reshape(1, len(self.feature_names))
         margin = self.booster.predict(x, raw_score=True, num_threads=1)
         return self._calibrator.apply_one(float(margin[0]))
 
     def _as_matrix(self, features: FloatArray | pl.DataFrame) -> FloatArray:
         if isinstance(features, pl.DataFrame):
-            missing = [c for c in ROUTE_FEATURE_NAMES if c not in features.columns]
+            missing = [c for c in self.feature_names if c not in features.columns]
             if missing:
                 raise DataError(f"predict: table lacks feature column(s) {missing}")
-            return features.select(ROUTE_FEATURE_NAMES).cast(pl.Float64).to_numpy()
+            return features.select(list(self.feature_names)).cast(pl.Float64).to_numpy()
         x = np.asarray(features, dtype=np.float64)
         if x.ndim == 1:
             x = x.reshape(1, -1)
-        if x.ndim != 2 or x.shape[1] != N_ROUTE_FEATURES:
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise DataError(
-                f"predict: features must have shape (n, {N_ROUTE_FEATURES}), got {x.shape}"
+                f"predict: features must have shape (n, {len(self.feature_names)}), got {x.shape}"
             )
         return x
 
@@ -589,14 +592,14 @@ class RouteSuccessPredictor:
                 f"{target}: sha256 {actual[:12]}... does not match {recorded[:12]}... recorded in "
                 f"{meta_file.name}; the model file was changed, refusing to load it"
             )
-        if payload.get("features") != list(ROUTE_FEATURE_NAMES):
+        if payload.get("features") != list(self.feature_names):
             raise DataError(
                 f"{meta_file}: model features {payload.get('features')} differ from "
-                f"{list(ROUTE_FEATURE_NAMES)}"
+                f"{list(self.feature_names)}"
             )
         calibrator = Calibrator.from_json(payload.get("calibration"), where=str(meta_file))
         booster = lgb.Booster(model_str=data.decode("utf-8"))
-        if booster.num_feature() != N_ROUTE_FEATURES:
+        if booster.num_feature() != len(self.feature_names):
             raise DataError(f"{target}: booster has {booster.num_feature()} features")
         self._booster = booster
         self._calibrator = calibrator

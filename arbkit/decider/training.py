@@ -26,6 +26,19 @@ import numpy.typing as npt
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from arbkit.decider.bidding import (
+    BID_FEATURE,
+    BRIBE_FEATURE,
+    WIN_MODEL_EMA,
+    BidConfig,
+    bid_feature,
+    bribe_feature,
+    bribe_wei,
+    draw_exploration_bids,
+    expected_rival_bid_eth,
+    reprice_gas,
+    share_to_eth,
+)
 from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.metrics import classification_report
 from arbkit.decider.predictor import RouteSuccessPredictor
@@ -160,6 +173,7 @@ def build_route_dataset(
     feature_config: FeatureConfig | None = None,
     policy: TradePolicy | None = None,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    bids: BidConfig | None = None,
 ) -> RouteDataset:
     """Scan, execute and featurise a history into the route-success training table.
 
@@ -175,6 +189,16 @@ def build_route_dataset(
         How candidates are sent (tip, latency, minimum profit).
     max_candidates
         Candidates per block (the replay's).
+    bids
+        When given, each candidate is sent with a random coinbase transfer
+        (:func:`arbkit.decider.bidding.draw_exploration_bids`, drawn from a child of
+        ``seed``) at the bids' tip ``bids.priority_fee_wei``; the table gains
+        ``repeat``, ``expected_net_quote``, ``eth_price_quote``, ``rival_bid_eth``, ``bid_share``,
+        ``bribe_eth`` and the bid features: the win-probability model's
+        training table, with every candidate sent ``bids.explore_repeats`` times (each
+        with its own bid and draws).
+        The candidates' gas is priced at that tip (:func:`arbkit.decider.bidding.
+        reprice_gas`). The execution draws are those of the same ``seed`` without bids.
 
     Returns
     -------
@@ -205,10 +229,65 @@ def build_route_dataset(
         raise DataError("build_route_dataset: the history yields no candidates")
     regime = build_regime_features(history, feature_config)
     model = replay.model
+    if bids is not None:
+        run_tip = (
+            pol.priority_fee_wei if pol.priority_fee_wei is not None else scfg.priority_fee_wei
+        )
+        candidates = reprice_gas(candidates, regime, run_tip, bids.priority_fee_wei)
     trades = trades_from_candidates(candidates, pol, scan_config=scfg)
-    outcomes = model.execute_batch(trades, rng=np.random.default_rng(ss))
-    labels = build_labels(candidates, outcomes)
-    table = build_training_table(candidates, labels, regime, feature_config)
+    exec_rng = np.random.default_rng(ss)
+    if bids is None:
+        outcomes = model.execute_batch(trades, rng=exec_rng)
+        labels = build_labels(candidates, outcomes)
+        table = build_training_table(candidates, labels, regime, feature_config)
+        return RouteDataset(candidates=candidates, regime=regime, outcomes=outcomes, table=table)
+    # the win-probability model's table: every candidate sent explore_repeats times, each
+    # time with its own random bid and its own execution draws
+    price = (
+        candidates.select("block")
+        .join(regime.select("block", "eth_price_quote"), on="block", how="left")["eth_price_quote"]
+        .cast(pl.Float64)
+        .fill_null(np.nan)
+        .to_numpy()
+    )
+    rival = expected_rival_bid_eth(
+        candidates["notional_quote"].cast(pl.Float64).to_numpy(),
+        candidates["edge_bps"].cast(pl.Float64).to_numpy(),
+        price,
+        bids,
+    )
+    bid_rng = np.random.default_rng(
+        np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 0xB1D))
+    )
+    tables, all_outcomes = [], []
+    for repeat in range(bids.explore_repeats):
+        share = draw_exploration_bids(candidates.height, bids, bid_rng)
+        bribe_eth = share_to_eth(share, candidates["net_profit_quote"], price)
+        sent = trades.with_columns(
+            pl.Series("bribe_wei", bribe_wei(bribe_eth), dtype=pl.Int64),
+            pl.lit(bids.priority_fee_wei, dtype=pl.Int64).alias("priority_fee_wei"),
+        )
+        outcomes = model.execute_batch(sent, rng=exec_rng)
+        labels = build_labels(candidates, outcomes)
+        part = build_training_table(candidates, labels, regime, feature_config)
+        if part.height != candidates.height:
+            raise DataError("build_route_dataset: the table lost rows of the candidates")
+        tables.append(
+            part.with_columns(
+                pl.lit(repeat, dtype=pl.Int64).alias("repeat"),
+                pl.lit(WIN_MODEL_EMA, dtype=pl.Float64).alias("route_success_ema"),
+                pl.Series("expected_net_quote", candidates["net_profit_quote"]).cast(pl.Float64),
+                pl.Series("eth_price_quote", price),
+                pl.Series("bid_share", share),
+                pl.Series("bribe_eth", bribe_eth),
+                pl.Series(BID_FEATURE, bid_feature(share, bids.share_floor)),
+                pl.Series("rival_bid_eth", rival),
+                pl.Series(BRIBE_FEATURE, bribe_feature(bribe_eth, rival, bids.bribe_floor)),
+            )
+        )
+        all_outcomes.append(outcomes)
+    table = pl.concat(tables)
+    outcomes = pl.concat(all_outcomes)
     return RouteDataset(candidates=candidates, regime=regime, outcomes=outcomes, table=table)
 
 
