@@ -18,12 +18,13 @@ Histories per seed ``s``:
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -45,15 +46,19 @@ __all__ = [
     "POLICIES",
     "ComparisonConfig",
     "ComparisonResult",
+    "bootstrap_difference",
     "build_policy",
     "format_comparison",
     "run_comparison",
+    "tune_decider",
     "tune_rule",
 ]
 
 POLICIES = (
     "foresight",
     "rule",
+    "rule_best_tip",
+    "rule_profit_share",
     "random",
     "decider_without_model",
     "decider_with_model",
@@ -63,7 +68,7 @@ POLICIES = (
 )
 """Every policy the comparison knows, by the one name used in code, CLI and reports."""
 
-DEFAULT_POLICIES = POLICIES[:6]
+DEFAULT_POLICIES = POLICIES[:8]
 """The policies run unless told otherwise (all but the slow-to-train PPO and DQN)."""
 
 
@@ -84,6 +89,19 @@ class ComparisonConfig(BaseModel):
     rule_min_net_quote
         Expected-net thresholds tried for the rule on the training history; the best
         one (highest training net) is used.
+    rule_tips_wei
+        Tips per gas tried by ``rule_best_tip`` (with every threshold).
+    rule_bid_shares
+        Shares of the expected net profit ``rule_profit_share`` tries as its coinbase
+        transfer (with every threshold).
+    decider_thresholds, decider_min_profit_eth
+        Confidence thresholds and minimum profits (ETH) tried for both deciders on the
+        training history, after their models are fitted there.
+    decider_bid_shares
+        Coinbase-transfer shares tried for ``decider_without_model`` (it has no model of
+        the bid; ``decider_with_model`` chooses its own).
+    decider_min_bid_shares
+        The smallest share ``decider_with_model`` may bid (its bid search starts there).
     q_episodes
         Q-learning training episodes.
     ppo_timesteps, dqn_timesteps
@@ -100,6 +118,19 @@ class ComparisonConfig(BaseModel):
     train_blocks: int = Field(21_600, ge=100)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     rule_min_net_quote: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+    rule_tips_wei: tuple[int, ...] = (
+        100_000_000,
+        500_000_000,
+        1_000_000_000,
+        3_000_000_000,
+        10_000_000_000,
+        30_000_000_000,
+    )
+    rule_bid_shares: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+    decider_thresholds: tuple[float, ...] = (0.0, 0.3)
+    decider_min_profit_eth: tuple[float, ...] = (0.0, 0.0003, 0.0007, 0.0015)
+    decider_bid_shares: tuple[float, ...] = (0.0, 0.05, 0.3, 0.5)
+    decider_min_bid_shares: tuple[float, ...] = (0.0, 0.3, 0.5)
     q_episodes: int = Field(200, ge=1)
     ppo_timesteps: int = Field(50_000, ge=64)
     dqn_timesteps: int = Field(50_000, ge=64)
@@ -200,6 +231,71 @@ class ComparisonResult:
         return pl.DataFrame(rows)
 
 
+def bootstrap_difference(
+    result: ComparisonResult,
+    policy: str,
+    base: str,
+    *,
+    n_boot: int = 2_000,
+    block_len: int = 720,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Return the mean paired difference ``policy - base`` per seed and its bootstrap CI.
+
+    Each seed's two runs share the test history and the draws, so the difference of
+    their per-block P&L (changes of the equity curve) is paired block by block. A moving
+    block bootstrap (blocks of ``block_len`` consecutive blocks, drawn with replacement
+    within each seed, keeping short-range dependence) resamples every seed's series; a
+    replicate is the mean over seeds of the resampled totals. The interval is the
+    percentile interval of the replicates.
+
+    Returns
+    -------
+    dict
+        ``mean`` (the observed mean difference per seed), ``lo``, ``hi``, ``n_seeds``,
+        ``share_above_zero`` (of the replicates).
+
+    Raises
+    ------
+    ConfigError
+        If either policy did not run.
+    """
+    for name in (policy, base):
+        if name not in result.runs:
+            raise ConfigError(f"bootstrap_difference: {name!r} was not run")
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    totals = np.zeros(n_boot)
+    observed = []
+    for a, b in zip(result.runs[policy], result.runs[base], strict=True):
+        ea = a.equity["equity_quote"].to_numpy()
+        eb = b.equity["equity_quote"].to_numpy()
+        d = np.diff(ea, prepend=ea[0]) - np.diff(eb, prepend=eb[0])
+        d[0] += ea[0] - eb[0]  # both start from the same portfolio: 0 in practice
+        observed.append(float(a["net_profit"]) - float(b["net_profit"]))
+        n = d.size
+        length = max(1, min(block_len, n))
+        k = -(-n // length)
+        csum = np.concatenate([[0.0], np.cumsum(np.concatenate([d, d]))])
+        starts = rng.integers(0, n, size=(n_boot, k))
+        sums = csum[starts + length] - csum[starts]
+        # the last block is cut to make n blocks in all
+        cut = k * length - n
+        if cut:
+            sums[:, -1] -= csum[starts[:, -1] + length] - csum[starts[:, -1] + length - cut]
+        totals += sums.sum(axis=1)
+    m = len(observed)
+    totals /= m
+    alpha = (1.0 - level) / 2.0
+    return {
+        "mean": float(np.mean(observed)),
+        "lo": float(np.quantile(totals, alpha)),
+        "hi": float(np.quantile(totals, 1.0 - alpha)),
+        "n_seeds": float(m),
+        "share_above_zero": float(np.mean(totals > 0)),
+    }
+
+
 def _finite(x: Any) -> float:
     try:
         v = float(x)
@@ -208,17 +304,99 @@ def _finite(x: Any) -> float:
     return v if math.isfinite(v) else math.nan
 
 
-def tune_rule(train: MarketHistory, config: ComparisonConfig, seed: int) -> RuleBaseline:
-    """Return the rule with the expected-net threshold that earned most on ``train``."""
-    best, best_net = config.rule_min_net_quote[0], -math.inf
+def tune_rule(
+    train: MarketHistory,
+    config: ComparisonConfig,
+    seed: int,
+    *,
+    bid: Literal["none", "tip", "share"] = "none",
+) -> RuleBaseline:
+    """Return the rule whose settings earned most on ``train`` (a grid search).
+
+    ``bid="none"`` tunes the expected-net threshold at the run's tip (``rule``);
+    ``"tip"`` the threshold and a fixed tip per gas (``rule_best_tip``); ``"share"`` the
+    threshold and a coinbase transfer of a fixed share of the expected net, sent with the
+    run's tip or with none (``rule_profit_share``). Ties keep the first setting tried.
+    """
     bt = config.backtest.model_copy(update={"seed": seed, "progress": False})
-    for th in config.rule_min_net_quote:
-        net = float(Simulator(RuleBaseline(min_net_quote=th), train, bt).run_sync()["net_profit"])
-        if net > best_net:
-            best, best_net = th, net
-    rule = RuleBaseline(min_net_quote=best)
-    rule.name = "rule"
+    replay = get_replay(train, bt)
+    grid: list[dict[str, Any]]
+    if bid == "tip":
+        grid = [{"priority_fee_wei": tip} for tip in config.rule_tips_wei]
+    elif bid == "share":
+        # as searchers bid a share through a relay: with the run's tip, or the transfer alone
+        grid = [
+            {"bid_share": share, "priority_fee_wei": tip}
+            for tip in (None, 0)
+            for share in config.rule_bid_shares
+        ]
+    else:
+        grid = [{}]
+    best: dict[str, Any] = {}
+    best_net = -math.inf
+    for extra in grid:
+        for th in config.rule_min_net_quote:
+            kw = {"min_net_quote": th, **extra}
+            res = Simulator(RuleBaseline(**kw), train, bt, replay=replay).run_sync()
+            net = float(res["net_profit"])
+            if net > best_net:
+                best, best_net = kw, net
+    rule = RuleBaseline(**best)
+    rule.name = {"none": "rule", "tip": "rule_best_tip", "share": "rule_profit_share"}[bid]
+    rule.tuned = {**best, "train_net_profit": best_net}
     return rule
+
+
+def tune_decider(
+    train: MarketHistory, config: ComparisonConfig, seed: int, *, use_model: bool
+) -> Any:
+    """Return the decider (with or without models) whose settings earned most on ``train``.
+
+    The models are fitted on ``train`` once (:func:`arbkit.backtest.learners.make_decider`:
+    the route model, and with ``use_model`` the win-probability model); then the
+    confidence threshold, the minimum profit and the bid (with the model: the smallest
+    share it may bid; without: its fixed share) are chosen by a grid search of backtests
+    on ``train``. Ties keep the first setting.
+    """
+    from arbkit.backtest.learners import make_decider, train_win_model
+
+    bt = config.backtest.model_copy(update={"seed": seed, "progress": False})
+    replay = get_replay(train, bt)
+    win_model = None
+    if use_model:
+        (bid_seed,) = np.random.SeedSequence(seed).spawn(4)[3:]
+        win_model, _ = train_win_model(train, seed=bid_seed, backtest=bt)
+    # the model's decider tunes how low it may bid; the one without tunes its fixed share
+    levels = config.decider_min_bid_shares if use_model else config.decider_bid_shares
+    best: tuple[float, float, float] = (levels[0], 0.0, 0.0)
+    best_net = -math.inf
+
+    def build(level: float, th: float, mp: float) -> Any:
+        return make_decider(
+            train,
+            seed=seed,
+            use_model=use_model,
+            backtest=config.backtest,
+            win_model=win_model,
+            overrides={"confidence_threshold": th, "min_profit_eth": mp},
+            bid_share=0.0 if use_model else level,
+            min_bid_share=level if use_model else 0.0,
+        )
+
+    for level, th, mp in itertools.product(
+        levels, config.decider_thresholds, config.decider_min_profit_eth
+    ):
+        net = float(
+            Simulator(build(level, th, mp), train, bt, replay=replay).run_sync()["net_profit"]
+        )
+        if net > best_net:
+            best, best_net = (level, th, mp), net
+    level, th, mp = best
+    policy = build(level, th, mp)
+    bid = {"min_bid_share" if use_model else "bid_share": level}
+    best_kw = {"confidence_threshold": th, "min_profit_eth": mp}
+    policy.tuned = {**best_kw, **bid, "train_net_profit": best_net}
+    return policy
 
 
 def build_policy(name: str, train: MarketHistory, seed: int, config: ComparisonConfig) -> Any:
@@ -233,14 +411,14 @@ def build_policy(name: str, train: MarketHistory, seed: int, config: ComparisonC
         return ForesightPolicy()
     if name == "rule":
         return tune_rule(train, config, seed)
+    if name == "rule_best_tip":
+        return tune_rule(train, config, seed, bid="tip")
+    if name == "rule_profit_share":
+        return tune_rule(train, config, seed, bid="share")
     if name == "random":
         return RandomPolicy(seed=seed)
     if name in ("decider_with_model", "decider_without_model"):
-        from arbkit.backtest.learners import make_decider
-
-        return make_decider(
-            train, seed=seed, use_model=name == "decider_with_model", backtest=config.backtest
-        )
+        return tune_decider(train, config, seed, use_model=name == "decider_with_model")
     if name == "q_learning":
         from arbkit.backtest.learners import make_rl_policy
 
@@ -357,7 +535,25 @@ def run_comparison(
             facts[f"train_s_{name}"] = time.perf_counter() - t0
             if name == "rule":
                 facts["rule_min_net_quote"] = policy.min_net_quote
-            res = Simulator(policy, test, bt, replay=replay).run_sync()
+            tuned = getattr(policy, "tuned", None)
+            if tuned:
+                facts[f"tuned_{name}"] = dict(tuned)
+            run_replay = replay
+            if getattr(policy, "bid_model", None) is not None:
+                # the policy's default orders bid what the decider would (RL flash_arb)
+                from arbkit.decider.bidding import candidate_bids
+
+                run_replay = replay.with_bids(
+                    candidate_bids(
+                        replay.candidates,
+                        test,
+                        policy.bid_model,
+                        run_tip_wei=replay.priority_fee_wei,
+                        revert_gas_fraction=bt.execution.revert_gas_fraction,
+                    ),
+                    priority_fee_wei=policy.bid_model.bid_config.priority_fee_wei,
+                )
+            res = Simulator(policy, test, bt, replay=run_replay).run_sync()
             runs[name].append(res)
             if progress is not None:
                 progress(f"seed {seed} {name:>22}: net {float(res['net_profit']):12,.2f}")

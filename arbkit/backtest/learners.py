@@ -7,6 +7,8 @@ replay with them, and the decider's training labels come from the same candidate
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -18,8 +20,18 @@ from arbkit.market.history import MarketHistory
 
 if TYPE_CHECKING:
     from arbkit.decider import RouteSuccessPredictor
+    from arbkit.decider.bidding import BidConfig, WinProbabilityModel
 
-__all__ = ["env_kwargs_for", "make_decider", "make_rl_policy", "make_sb3_policy", "route_table"]
+__all__ = [
+    "bid_table",
+    "env_kwargs_for",
+    "make_decider",
+    "make_rl_policy",
+    "make_sb3_policy",
+    "rl_env_kwargs",
+    "route_table",
+    "train_win_model",
+]
 
 
 def env_kwargs_for(
@@ -66,6 +78,70 @@ def route_table(
     ).table
 
 
+def bid_table(
+    history: MarketHistory,
+    *,
+    seed: int | np.random.SeedSequence,
+    backtest: BacktestConfig | None = None,
+    bids: BidConfig | None = None,
+) -> pl.DataFrame:
+    """Return the win-probability model's training table of ``history``.
+
+    :func:`route_table`'s candidates, each sent with a random coinbase transfer
+    (:func:`arbkit.decider.bidding.draw_exploration_bids`) through the one execution
+    model; the table gains ``bribe_eth`` and the bid feature.
+    """
+    from arbkit.decider.bidding import BidConfig
+    from arbkit.decider.training import TradePolicy, build_route_dataset
+
+    bt = backtest or BacktestConfig()
+    return build_route_dataset(
+        history,
+        seed=seed,
+        scan_config=bt.scan,
+        execution_config=bt.execution,
+        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
+        max_candidates=bt.max_candidates,
+        bids=bids or BidConfig(),
+    ).table
+
+
+def train_win_model(
+    history: MarketHistory,
+    *,
+    seed: int | np.random.SeedSequence,
+    backtest: BacktestConfig | None = None,
+    bids: BidConfig | None = None,
+    holdout_fraction: float = 0.2,
+) -> tuple[WinProbabilityModel, dict[str, Any]]:
+    """Train the win-probability model on ``history``; score it on its latest rows.
+
+    The rows are ordered by block: the latest ``holdout_fraction`` are held out (never
+    seen by the booster or the calibration) and score the model (``report``: the
+    classification metrics, ECE included, and the reliability bins); the booster and
+    its calibration fit the rest as :meth:`RouteSuccessPredictor.fit` does.
+
+    Returns
+    -------
+    tuple[WinProbabilityModel, dict]
+        The fitted model and its held-out report.
+    """
+    from arbkit.decider.bidding import WinProbabilityModel
+
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    data_seed, fit_seed = ss.spawn(2)
+    table = bid_table(history, seed=data_seed, backtest=backtest, bids=bids).sort(
+        "block", maintain_order=True
+    )
+    cut = round(table.height * (1.0 - holdout_fraction))
+    model = WinProbabilityModel(bids)
+    model.train_model(table[:cut], seed=int(fit_seed.generate_state(1)[0] % (2**31 - 1)))
+    report = model.reliability(table[cut:])
+    report["n_train"] = cut
+    report["n_holdout"] = table.height - cut
+    return model, report
+
+
 def make_decider(
     train: MarketHistory,
     *,
@@ -73,39 +149,102 @@ def make_decider(
     use_model: bool,
     backtest: BacktestConfig | None = None,
     predictor: RouteSuccessPredictor | None = None,
+    bid: bool = True,
+    win_model: WinProbabilityModel | None = None,
+    bid_share: float = 0.0,
+    overrides: Mapping[str, Any] | None = None,
+    min_bid_share: float = 0.0,
 ) -> DeciderPolicy:
     """Return an :class:`~arbkit.decider.AdvancedAIDecider` policy, trained on ``train``.
 
     Both variants replay ``train``'s labelled outcomes into the decider
     (``warm_start``: route success EMAs and stored samples), so that neither starts
     blind. With ``use_model`` the route-success model is also fitted on them and used in
-    the score; without it the decider relies on the six factors alone. A ``predictor``
-    given is used as it is instead (a candidate model to validate): not refitted on
-    ``train`` and not retrained during the replay.
+    the score, and (``bid``) the win-probability model is trained on ``train`` too
+    (:func:`train_win_model`): the decider then chooses each trade's bid. Without it
+    the decider relies on the six factors alone and bids ``bid_share`` of its expected
+    net profit (tuned by the comparison). A ``predictor`` or ``win_model`` given is used
+    as it is instead (a candidate model to validate): not refitted on ``train``, and the
+    route model not retrained during the replay. ``overrides`` replaces fields of the
+    decider's :class:`~arbkit.decider.AdvancedAIConfig` (the comparison tunes the
+    confidence threshold and the minimum profit with it); ``min_bid_share`` is the
+    smallest positive share of the expected net the model's decider bids.
     """
     from arbkit.decider import AdvancedAIConfig, AdvancedAIDecider, RouteSuccessPredictor
 
     bt = backtest or BacktestConfig()
-    exec_seed, model_seed, decider_seed = np.random.SeedSequence(seed).spawn(3)
+    exec_seed, model_seed, decider_seed, bid_seed = np.random.SeedSequence(seed).spawn(4)
     table = route_table(train, seed=exec_seed, backtest=bt)
     # the balanced profile, except its 0.15 ETH minimum profit: far above any simulated
     # opportunity, it would refuse every trade
     # Retraining every 100 outcomes (the default) refits the model ~300 times in a 30-day
     # replay; every 2,000 keeps it current at a fraction of the cost.
     frozen = predictor is not None
-    cfg = AdvancedAIConfig(
-        enable_ml_scoring=use_model,
-        min_profit_eth=0.0,
-        retrain_after_n_samples=2**62 if frozen else 2_000,
-    )
+    settings: dict[str, Any] = {
+        "enable_ml_scoring": use_model,
+        "min_profit_eth": 0.0,
+        "retrain_after_n_samples": 2**62 if frozen else 2_000,
+    }
+    cfg = AdvancedAIConfig(**{**settings, **dict(overrides or {})})
     if use_model and predictor is None:
         predictor = RouteSuccessPredictor(cfg.route_model)
         predictor.train_model(table, seed=int(model_seed.generate_state(1)[0] % (2**31 - 1)))
-    decider = AdvancedAIDecider(cfg, predictor=predictor, seed=decider_seed)
+    if use_model and bid and win_model is None:
+        win_model, _ = train_win_model(train, seed=bid_seed, backtest=bt)
+    if win_model is not None and min_bid_share != win_model.bid_config.min_share:
+        # the same fitted model, bidding at least min_bid_share of the expected net
+        win_model = copy.copy(win_model)
+        win_model.bid_config = win_model.bid_config.model_copy(update={"min_share": min_bid_share})
+    decider = AdvancedAIDecider(
+        cfg,
+        predictor=predictor,
+        seed=decider_seed,
+        win_model=win_model if use_model and bid else None,
+    )
     decider.warm_start(table)
     return DeciderPolicy(
-        decider, name="decider_with_model" if use_model else "decider_without_model"
+        decider,
+        name="decider_with_model" if use_model else "decider_without_model",
+        bid_share=0.0 if use_model and bid else bid_share,
     )
+
+
+def rl_env_kwargs(
+    train: MarketHistory,
+    *,
+    seed: int,
+    window_blocks: int,
+    backtest: BacktestConfig | None,
+    bid: bool,
+) -> tuple[dict[str, Any], WinProbabilityModel | None]:
+    """Return the RL env's arguments on ``train``, with the decider's bids when ``bid``.
+
+    With ``bid`` the win-probability model is trained on ``train`` exactly as
+    :func:`make_decider` trains it for the same seed, and every training candidate
+    carries the decider's bid for it (:func:`arbkit.decider.bidding.candidate_bids`):
+    the env's ``flash_arb`` sends it, and the reward is net of it.
+    """
+    from arbkit.backtest.engine import get_replay
+    from arbkit.decider.bidding import candidate_bids
+
+    kwargs = env_kwargs_for(train, backtest, window_blocks)
+    if not bid:
+        return kwargs, None
+    bt = backtest or BacktestConfig()
+    (bid_seed,) = np.random.SeedSequence(seed).spawn(4)[3:]
+    model, _ = train_win_model(train, seed=bid_seed, backtest=bt)
+    replay = get_replay(train, bt)
+    cands = replay.candidates
+    bids = candidate_bids(
+        cands,
+        train,
+        model,
+        run_tip_wei=replay.priority_fee_wei,
+        revert_gas_fraction=bt.execution.revert_gas_fraction,
+    )
+    kwargs["candidates"] = cands.with_columns(pl.Series("bribe_wei", bids, dtype=pl.Int64))
+    kwargs["priority_fee_wei"] = model.bid_config.priority_fee_wei
+    return kwargs, model
 
 
 def make_rl_policy(
@@ -115,16 +254,25 @@ def make_rl_policy(
     episodes: int = 200,
     window_blocks: int = 256,
     backtest: BacktestConfig | None = None,
+    bid: bool = True,
 ) -> RLPolicyAdapter:
-    """Return a tabular Q-learning policy trained on ``train`` (greedy when replayed)."""
+    """Return a tabular Q-learning policy trained on ``train`` (greedy when replayed).
+
+    With ``bid`` its ``flash_arb`` sends the decider's bid (:func:`rl_env_kwargs`); the
+    returned adapter's ``bid_model`` carries the model that prices the test candidates'
+    bids.
+    """
     from arbkit.rl.training import train_q_learning
 
-    policy = train_q_learning(
-        env_kwargs_for(train, backtest, window_blocks), seed=seed, episodes=episodes
+    kwargs, model = rl_env_kwargs(
+        train, seed=seed, window_blocks=window_blocks, backtest=backtest, bid=bid
     )
+    policy = train_q_learning(kwargs, seed=seed, episodes=episodes)
     policy.epsilon = 0.0
     policy.rng = np.random.default_rng(np.random.SeedSequence(seed))
-    return RLPolicyAdapter(policy, name="q_learning")
+    adapter = RLPolicyAdapter(policy, name="q_learning")
+    adapter.bid_model = model
+    return adapter
 
 
 def make_sb3_policy(
@@ -135,15 +283,19 @@ def make_sb3_policy(
     total_timesteps: int,
     window_blocks: int = 256,
     backtest: BacktestConfig | None = None,
+    bid: bool = True,
 ) -> ActorPolicy:
-    """Return a stable-baselines3 PPO or DQN agent trained on ``train`` (deterministic)."""
+    """Return a stable-baselines3 PPO or DQN agent trained on ``train`` (deterministic).
+
+    ``bid`` as for :func:`make_rl_policy`.
+    """
     from arbkit.rl.evaluate import sb3_actor
     from arbkit.rl.training import train_sb3
 
-    model = train_sb3(
-        algo,
-        env_kwargs_for(train, backtest, window_blocks),
-        seed=seed,
-        total_timesteps=total_timesteps,
+    kwargs, win_model = rl_env_kwargs(
+        train, seed=seed, window_blocks=window_blocks, backtest=backtest, bid=bid
     )
-    return ActorPolicy(sb3_actor(model), name=algo)
+    model = train_sb3(algo, kwargs, seed=seed, total_timesteps=total_timesteps)
+    actor = ActorPolicy(sb3_actor(model), name=algo)
+    actor.bid_model = win_model
+    return actor

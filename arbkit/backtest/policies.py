@@ -34,29 +34,65 @@ __all__ = [
 class RuleBaseline(PolicyBase):
     """Trade the block's best candidate when its expected net profit clears a threshold.
 
-    The plain edge-threshold rule: expected net profit after gas (the scanner's
-    ``net_profit_quote``) above ``min_net_quote`` and edge above ``min_edge_bps``.
+    The plain edge-threshold rule: expected net profit after gas above ``min_net_quote``
+    and edge above ``min_edge_bps``. Two ways to bid, as searchers do:
+
+    - ``priority_fee_wei``: a fixed tip per gas instead of the run's (its extra gas
+      cost is taken off the expected net before the threshold);
+    - ``bid_share``: a coinbase transfer of that share of the expected net profit.
+
+    :func:`arbkit.backtest.compare.tune_rule` tunes them on a training history.
     """
 
     every_block = False
 
-    def __init__(self, min_net_quote: float = 0.0, min_edge_bps: float = 0.0) -> None:
+    def __init__(
+        self,
+        min_net_quote: float = 0.0,
+        min_edge_bps: float = 0.0,
+        *,
+        priority_fee_wei: int | None = None,
+        bid_share: float = 0.0,
+    ) -> None:
         super().__init__()
+        if priority_fee_wei is not None and priority_fee_wei < 0:
+            raise ConfigError(f"RuleBaseline: priority_fee_wei={priority_fee_wei} must be >= 0")
+        if not 0.0 <= bid_share < 1.0:
+            raise ConfigError(f"RuleBaseline: bid_share={bid_share} must lie in [0, 1)")
         self.name = "rule"
         self.min_net_quote = float(min_net_quote)
         self.min_edge_bps = float(min_edge_bps)
+        self.priority_fee_wei = priority_fee_wei
+        self.bid_share = float(bid_share)
+        self._run_tip = 0
+
+    def on_start(self, setup: RunSetup) -> None:
+        """Remember the run's tip (the candidates' gas is priced at it)."""
+        self._run_tip = int(setup.priority_fee_wei)
 
     def on_block(self, view: BlockView) -> Sequence[Order]:
-        """Return the best candidate if it clears the thresholds."""
+        """Return the best candidate if it clears the thresholds, with the rule's bid."""
         c = view.candidates  # best expected net profit first
-        for cid, net, edge in zip(
+        tip = self.priority_fee_wei
+        price = float(view.regime.get("eth_price_quote") or math.nan)
+        bidding = tip is not None or self.bid_share > 0
+        if bidding and not (math.isfinite(price) and price > 0):
+            return ()  # no ETH price: the bid cannot be valued
+        extra = 0 if tip is None else tip - self._run_tip
+        for cid, net, edge, gas in zip(
             c["cand_id"].to_list(),
             c["net_profit_quote"].to_list(),
             c["edge_bps"].to_list(),
+            c["gas_units"].to_list(),
             strict=True,
         ):
+            if extra:
+                net -= extra * gas * price / 1e18
             if net > self.min_net_quote and edge >= self.min_edge_bps:
-                return (Order(cand_id=int(cid)),)
+                bribe = 0
+                if self.bid_share > 0:
+                    bribe = math.floor(self.bid_share * net / price * 1e9) * 10**9
+                return (Order(cand_id=int(cid), priority_fee_wei=tip, bribe_wei=bribe),)
         return ()
 
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
@@ -181,18 +217,31 @@ class DeciderPolicy(PolicyBase):
     (the AI runner's ``high_confidence_size_boost``, 0.20 in the guide) enlarges a
     high-confidence decision's size by that fraction, capped at the candidate's
     profit-maximising size.
+
+    The order carries the decision's bid (tip and coinbase transfer). A decider without
+    a win-probability model bids nothing of its own; ``bid_share`` then sends a coinbase
+    transfer of that share of the decision's expected net profit (the tuned
+    ``decider_without_model`` baseline).
     """
 
     every_block = False
 
     def __init__(
-        self, decider: AdvancedAIDecider, name: str | None = None, *, size_boost: float = 0.0
+        self,
+        decider: AdvancedAIDecider,
+        name: str | None = None,
+        *,
+        size_boost: float = 0.0,
+        bid_share: float = 0.0,
     ) -> None:
         super().__init__()
         if not 0.0 <= size_boost <= 1.0:
             raise ConfigError(f"DeciderPolicy: size_boost={size_boost} must lie in [0, 1]")
+        if not 0.0 <= bid_share < 1.0:
+            raise ConfigError(f"DeciderPolicy: bid_share={bid_share} must lie in [0, 1)")
         self.decider = decider
         self.size_boost = float(size_boost)
+        self.bid_share = float(bid_share)
         self._batch: Any = None
         self.name = name or (
             "decider_with_model" if decider.config.enable_ml_scoring else "decider_without_model"
@@ -225,7 +274,21 @@ class DeciderPolicy(PolicyBase):
             amount = min(own, int(amount * (1.0 + self.size_boost)))
         if amount == 0:
             return ()
-        return (Order(cand_id=int(ids[decision.index]), amount_in=amount, tag=decision),)
+        bribe = decision.bribe_wei
+        if self.bid_share > 0 and bribe == 0:
+            price = float(view.regime.get("eth_price_quote") or math.nan)
+            net = decision.net_quote
+            if math.isfinite(price) and price > 0 and net > 0:
+                bribe = math.floor(self.bid_share * net / price * 1e9) * 10**9
+        return (
+            Order(
+                cand_id=int(ids[decision.index]),
+                amount_in=amount,
+                priority_fee_wei=decision.priority_fee_wei,
+                bribe_wei=bribe,
+                tag=decision,
+            ),
+        )
 
     def on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         """Feed the outcome back to the decider (route EMA, training samples)."""

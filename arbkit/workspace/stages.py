@@ -320,8 +320,10 @@ def validate(
     names = ["foresight", "rule"]
     if route_model is not None:
         names.append("decider_with_model")
+        # the candidate route model as the live runner uses it: no win-probability model
+        # (not a pipeline artifact yet), so no bid of its own
         builders["decider_with_model"] = lambda tr, s: make_decider(
-            tr, seed=s, use_model=True, backtest=bt, predictor=route_model
+            tr, seed=s, use_model=True, backtest=bt, predictor=route_model, bid=False
         )
     if rl_policy is not None:
         names.append("q_learning")

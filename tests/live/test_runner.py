@@ -220,3 +220,28 @@ def test_live_engine_sends_flash_routes_only(history: MarketHistory, tmp_path: P
     assert s["spot_orders_not_sent"] > 0  # buys and sells were asked for, none sent
     assert summary.trades["cand_id"].is_not_null().all()
     assert s["chain_trades"] == summary.trades.height == s["chain_matches_prediction"]
+
+
+def test_a_policys_bid_is_sent_and_paid_on_chain(history: MarketHistory, tmp_path: Path) -> None:
+    # the rule bids 30 % of its expected net as a coinbase transfer, with no tip
+    rule = RuleBaseline(bid_share=0.3, priority_fee_wei=0)
+    engine = LiveEngine(
+        policy=rule, config=_config(tmp_path, enable_execution=True), history=history
+    )
+    summary = engine.run_sync()
+    s = summary.stats
+    ok = summary.trades.filter(pl.col("reason") == "ok")
+    assert ok.height >= 3 and (ok["bribe_paid_quote"] > 0).all()
+    assert s["chain_trades"] == s["chain_matches_prediction"] == summary.trades.height
+    # the dry-run of the same policy is the backtest, bids included
+    engine = LiveEngine(
+        policy=RuleBaseline(bid_share=0.3, priority_fee_wei=0),
+        config=_config(tmp_path / "dry"),
+        history=history,
+    )
+    dry = engine.run_sync()
+    bt = Simulator(
+        RuleBaseline(bid_share=0.3, priority_fee_wei=0), history, engine.backtest_config()
+    ).run_sync()
+    assert dry.trades.equals(bt.trades) and (dry.trades["bribe_paid_quote"] > 0).any()
+    assert dry.metrics["net_profit"] == bt["net_profit"]
