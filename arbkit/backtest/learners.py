@@ -53,6 +53,26 @@ def env_kwargs_for(
     }
 
 
+def _dataset_table(
+    history: MarketHistory,
+    seed: int | np.random.SeedSequence,
+    backtest: BacktestConfig | None,
+    bids: BidConfig | None,
+) -> pl.DataFrame:
+    from arbkit.decider.training import TradePolicy, build_route_dataset
+
+    bt = backtest or BacktestConfig()
+    return build_route_dataset(
+        history,
+        seed=seed,
+        scan_config=bt.scan,
+        execution_config=bt.execution,
+        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
+        max_candidates=bt.max_candidates,
+        bids=bids,
+    ).table
+
+
 def route_table(
     history: MarketHistory,
     *,
@@ -65,17 +85,7 @@ def route_table(
     block, and their outcomes on draws from ``seed``
     (:func:`arbkit.decider.training.build_route_dataset`).
     """
-    from arbkit.decider.training import TradePolicy, build_route_dataset
-
-    bt = backtest or BacktestConfig()
-    return build_route_dataset(
-        history,
-        seed=seed,
-        scan_config=bt.scan,
-        execution_config=bt.execution,
-        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
-        max_candidates=bt.max_candidates,
-    ).table
+    return _dataset_table(history, seed, backtest, None)
 
 
 def bid_table(
@@ -87,23 +97,13 @@ def bid_table(
 ) -> pl.DataFrame:
     """Return the win-probability model's training table of ``history``.
 
-    :func:`route_table`'s candidates, each sent with a random coinbase transfer
+    :func:`route_table`'s candidates, each sent with random coinbase transfers
     (:func:`arbkit.decider.bidding.draw_exploration_bids`) through the one execution
-    model; the table gains ``bribe_eth`` and the bid feature.
+    model; the table gains the bid columns and features.
     """
     from arbkit.decider.bidding import BidConfig
-    from arbkit.decider.training import TradePolicy, build_route_dataset
 
-    bt = backtest or BacktestConfig()
-    return build_route_dataset(
-        history,
-        seed=seed,
-        scan_config=bt.scan,
-        execution_config=bt.execution,
-        policy=TradePolicy(priority_fee_wei=bt.priority_fee_wei, latency_ms=bt.latency_ms),
-        max_candidates=bt.max_candidates,
-        bids=bids or BidConfig(),
-    ).table
+    return _dataset_table(history, seed, backtest, bids or BidConfig())
 
 
 def train_win_model(

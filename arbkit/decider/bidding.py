@@ -77,6 +77,7 @@ __all__ = [
     "WinProbabilityModel",
     "bid_feature",
     "bid_grid",
+    "block_prices",
     "bribe_feature",
     "bribe_wei",
     "candidate_bids",
@@ -271,7 +272,9 @@ class WinProbabilityModel(RouteSuccessPredictor):
     def __init__(self, config: BidConfig | None = None, model_path: Any = None) -> None:
         self.bid_config = config or BidConfig()
         super().__init__(self.bid_config.model, model_path=model_path)
+        # the tabulated bid part of the margin, and the booster it was read from
         self._table: tuple[FloatArray, FloatArray, FloatArray, float] | None = None
+        self._table_of: object = None
 
     def _lgb_params(self, seed: int) -> dict[str, Any]:
         params = super()._lgb_params(seed)
@@ -281,45 +284,24 @@ class WinProbabilityModel(RouteSuccessPredictor):
         params["interaction_constraints"] = [list(range(n - 2)), [n - 2, n - 1]]
         return params
 
-    def fit(
-        self,
-        features: FloatArray,
-        labels: npt.ArrayLike,
-        *,
-        seed: int = 0,
-        order: npt.ArrayLike | None = None,
-    ) -> dict[str, float]:
-        """Fit as :meth:`RouteSuccessPredictor.fit`; refuse a calibration that is not monotone.
-
-        Raises
-        ------
-        DataError
-            As the route model's, or if a Platt calibration came out with a negative
-            slope (it would invert the bid's effect).
-        """
-        metrics = super().fit(features, labels, seed=seed, order=order)
-        self._table = None
-        cal = self.calibrator
-        if cal.method == "platt" and cal.a < 0:
-            raise DataError("WinProbabilityModel: the Platt calibration has a negative slope")
-        return metrics
-
-    # -- prediction ----------------------------------------------------------------------
-    def load_model(self, *args: Any, **kwargs: Any) -> Any:
-        """Load as :meth:`RouteSuccessPredictor.load_model` (hash-verified)."""
-        out = super().load_model(*args, **kwargs)
-        self._table = None
-        return out
-
     def _bid_table(self) -> tuple[FloatArray, FloatArray, FloatArray, float]:
         """Tabulate ``g(share, bribe)``: thresholds of both bid features and the margins.
 
         Returns the share thresholds, the bribe thresholds, the table of ``g`` per cell
         (up to a constant) and the margin of the reference cell used for ``f``.
+
+        Raises
+        ------
+        DataError
+            If a Platt calibration came out with a negative slope (it would invert the
+            bid's effect).
         """
-        if self._table is not None:
-            return self._table
         booster = self.booster
+        if self._table is not None and self._table_of is booster:
+            return self._table
+        cal = self.calibrator
+        if cal.method == "platt" and cal.a < 0:
+            raise DataError("WinProbabilityModel: the Platt calibration has a negative slope")
         n = len(self.feature_names)
         cuts: dict[int, set[float]] = {n - 2: set(), n - 1: set()}
 
@@ -343,7 +325,7 @@ class WinProbabilityModel(RouteSuccessPredictor):
         rows[:, n - 1] = np.tile(rep_b, rep_s.size)
         g = np.asarray(booster.predict(rows, raw_score=True, num_threads=1), np.float64)
         table = (ts, tb, np.asarray(g.reshape(rep_s.size, rep_b.size), np.float64), 0.0)
-        self._table = table
+        self._table, self._table_of = table, booster
         return table
 
     # -- prediction ----------------------------------------------------------------------
@@ -438,6 +420,19 @@ def choose_bids(
     return j, p_win[rows, j], ev[rows, j]
 
 
+def block_prices(candidates: pl.DataFrame, regime: pl.DataFrame) -> FloatArray:
+    """Return the ETH price (quote) at each candidate's block, from the regime features.
+
+    NaN where the regime has no price for the block.
+    """
+    joined = candidates.select("block").join(
+        regime.select("block", "eth_price_quote"), on="block", how="left"
+    )
+    return np.asarray(
+        joined["eth_price_quote"].cast(pl.Float64).fill_null(np.nan).to_numpy(), np.float64
+    )
+
+
 def reprice_gas(
     candidates: pl.DataFrame, regime: pl.DataFrame, run_tip_wei: int, tip_wei: int
 ) -> pl.DataFrame:
@@ -450,13 +445,7 @@ def reprice_gas(
     """
     if tip_wei == run_tip_wei or candidates.height == 0:
         return candidates
-    price = (
-        candidates.select("block")
-        .join(regime.select("block", "eth_price_quote"), on="block", how="left")["eth_price_quote"]
-        .cast(pl.Float64)
-        .fill_null(0.0)
-        .fill_nan(0.0)
-    )
+    price = pl.Series(np.nan_to_num(block_prices(candidates, regime), nan=0.0))
     delta = candidates["gas_units"].cast(pl.Float64) * float(tip_wei - run_tip_wei) * price / 1e18
     return candidates.with_columns(
         (pl.col("gas_cost_quote") + delta).alias("gas_cost_quote"),
@@ -502,13 +491,7 @@ def candidate_bids(
     candidates = reprice_gas(candidates, regime, run_tip_wei, model.bid_config.priority_fee_wei)
     feats = build_route_features(candidates, regime).select(ROUTE_FEATURE_NAMES)
     x = feats.cast(pl.Float64).fill_null(np.nan).to_numpy()
-    price = (
-        candidates.select("block")
-        .join(regime.select("block", "eth_price_quote"), on="block", how="left")["eth_price_quote"]
-        .cast(pl.Float64)
-        .fill_null(np.nan)
-        .to_numpy()
-    )
+    price = block_prices(candidates, regime)
     grid = bid_grid(model.bid_config)
     net = candidates["net_profit_quote"].cast(pl.Float64).to_numpy()
     rival = expected_rival_bid_eth(

@@ -32,6 +32,7 @@ from arbkit.decider.bidding import (
     WIN_MODEL_EMA,
     BidConfig,
     bid_feature,
+    block_prices,
     bribe_feature,
     bribe_wei,
     draw_exploration_bids,
@@ -243,13 +244,7 @@ def build_route_dataset(
         return RouteDataset(candidates=candidates, regime=regime, outcomes=outcomes, table=table)
     # the win-probability model's table: every candidate sent explore_repeats times, each
     # time with its own random bid and its own execution draws
-    price = (
-        candidates.select("block")
-        .join(regime.select("block", "eth_price_quote"), on="block", how="left")["eth_price_quote"]
-        .cast(pl.Float64)
-        .fill_null(np.nan)
-        .to_numpy()
-    )
+    price = block_prices(candidates, regime)
     rival = expected_rival_bid_eth(
         candidates["notional_quote"].cast(pl.Float64).to_numpy(),
         candidates["edge_bps"].cast(pl.Float64).to_numpy(),
