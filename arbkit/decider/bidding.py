@@ -66,6 +66,7 @@ from arbkit.decider.config import RoutePredictorConfig
 from arbkit.decider.metrics import classification_report, reliability_curve
 from arbkit.decider.predictor import RouteSuccessPredictor
 from arbkit.errors import DataError
+from arbkit.execution.model import scale_rival_bid
 from arbkit.features.route import ROUTE_FEATURE_NAMES
 
 __all__ = [
@@ -218,21 +219,22 @@ def expected_rival_bid_eth(
 ) -> FloatArray:
     """Return the rival bid to expect for each edge, ETH (see :class:`BidConfig`).
 
-    A missing price or size gives the median bid; the result is at least 1e-12 ETH.
+    The execution model's scaling (:func:`arbkit.execution.model.scale_rival_bid`) of the
+    median real bid, with the decider's own beliefs in ``config``. A missing price or size
+    gives the median bid; the result is at least 1e-12 ETH.
     """
     v = np.asarray(notional_quote, dtype=np.float64)
-    e = np.maximum(np.asarray(edge_bps, dtype=np.float64), 0.0)
-    price = np.asarray(eth_price_quote, dtype=np.float64)
-    ok = np.isfinite(v) & (v > 0)
-    vv = np.where(ok, v, config.rival_reference_volume_quote)
-    bid = config.rival_bid_median_eth * (vv / config.rival_reference_volume_quote) ** (
-        config.rival_volume_elasticity
+    n = v.shape
+    bid = scale_rival_bid(
+        np.full(n, config.rival_bid_median_eth),
+        v,
+        np.broadcast_to(np.asarray(edge_bps, dtype=np.float64), n),
+        np.broadcast_to(np.asarray(eth_price_quote, dtype=np.float64), n),
+        reference_volume=config.rival_reference_volume_quote,
+        elasticity=config.rival_volume_elasticity,
+        cap_share=config.rival_cap_share,
     )
-    good = ok & np.isfinite(price) & (price > 0)
-    cap = np.where(
-        good, config.rival_cap_share * e * 1e-4 * vv / np.where(good, price, 1.0), np.inf
-    )
-    return np.asarray(np.maximum(np.minimum(bid, cap), 1e-12), dtype=np.float64)
+    return np.asarray(np.maximum(bid, 1e-12), dtype=np.float64)
 
 
 def draw_exploration_bids(n: int, config: BidConfig, rng: np.random.Generator) -> FloatArray:

@@ -95,6 +95,7 @@ __all__ = [
     "SwapOutcomes",
     "Trade",
     "rival_share",
+    "scale_rival_bid",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -370,18 +371,6 @@ class ExecutionModel:
             raise DataError(f"history: no price for the native token {scfg.native_token!r}")
         self._routes: dict[tuple[tuple[str, ...], str, str, str], _Route] = {}
 
-    def _present(self, routes: list[list[str]], inc: IntArray) -> FloatArray:
-        """1.0 where the history has a rival's swap on a route pool in the including block."""
-        assert self._rival_at is not None
-        pad = self._rival_at.shape[1] - 1
-        hops = max((len(r) for r in routes), default=1)
-        pools = np.full((len(routes), hops), pad, dtype=np.int64)
-        for i, r in enumerate(routes):
-            for j, p in enumerate(r):
-                pools[i, j] = self._pool_idx.get(p, pad)
-        hit = self._rival_at[inc[:, None], pools].any(axis=1)
-        return np.asarray(hit, dtype=np.float64)
-
     def rival_bids(
         self,
         t: IntArray,
@@ -402,7 +391,6 @@ class ExecutionModel:
             The trades' edges.
         """
         cfg = self.config
-        c0 = self._rival_bid[inc]
         volume = np.full(t.size, np.nan)
         tokens = np.asarray(start_tokens, dtype=object)
         for token in dict.fromkeys(start_tokens):
@@ -410,17 +398,45 @@ class ExecutionModel:
             if price is not None:
                 rows = np.flatnonzero(tokens == token)
                 volume[rows] = amounts[rows] * price[t[rows]]
-        ok = np.isfinite(volume) & (volume > 0)
-        ref = np.float64(cfg.rival_bid_reference_volume_quote)
-        scale = np.where(
-            ok, (np.where(ok, volume, ref) / ref) ** cfg.rival_bid_volume_elasticity, 1.0
+        return scale_rival_bid(
+            self._rival_bid[inc],
+            volume,
+            edge_bps,
+            self._unit_price[self.scan_config.native_token][t],
+            reference_volume=cfg.rival_bid_reference_volume_quote,
+            elasticity=cfg.rival_bid_volume_elasticity,
+            cap_share=cfg.rival_bid_cap_share,
         )
-        bid = c0 * scale
-        if cfg.rival_bid_cap_share is not None:
-            native = self._unit_price[self.scan_config.native_token][t]
-            cap = cfg.rival_bid_cap_share * np.maximum(edge_bps, 0.0) * 1e-4 * volume / native
-            bid = np.where(ok & np.isfinite(cap), np.minimum(bid, cap), bid)
-        return np.asarray(bid, dtype=np.float64)
+
+    def _contest(
+        self,
+        t: IntArray,
+        inc: IntArray,
+        routes: Sequence[Sequence[str]],
+        start_tokens: Sequence[str],
+        amounts: FloatArray,
+        edge_bps: FloatArray,
+    ) -> tuple[FloatArray | None, FloatArray]:
+        """Return who contests each trade and the rival's bid per gas (step 2).
+
+        ``present`` is 1.0 where the history has a rival's swap on a route pool in the
+        including block (``None`` without history presence: the hazard decides); the bid
+        is :meth:`rival_bids` per unit of the rival's gas.
+        """
+        present: FloatArray | None = None
+        if self._rival_at is not None:
+            pad = self._rival_at.shape[1] - 1
+            hops = max((len(r) for r in routes), default=1)
+            pools = np.full((len(routes), hops), pad, dtype=np.int64)
+            for i, r in enumerate(routes):
+                for j, p in enumerate(r):
+                    pools[i, j] = self._pool_idx.get(p, pad)
+            hit = self._rival_at[inc[:, None], pools].any(axis=1)
+            present = np.asarray(hit, dtype=np.float64)
+        per_gas = self.rival_bids(t, inc, start_tokens, amounts, edge_bps) / np.float64(
+            self.config.rival_gas_units
+        )
+        return present, per_gas
 
     # -- helpers -------------------------------------------------------------------------
     def unit_price(self, token: str) -> FloatArray:
@@ -587,10 +603,13 @@ class ExecutionModel:
         included_block = inc + self._first_block
         gas_revert = int(trade.gas_units * cfg.revert_gas_fraction)
         if cfg.competition:
-            present = (
-                None
-                if self._rival_at is None
-                else np.float64(bool(self._rival_at[inc, list(route.pools)].any()))
+            present, rival = self._contest(
+                np.array([t]),
+                np.array([inc]),
+                [trade.route],
+                [trade.start_token],
+                np.array([float(amount)]),
+                np.array([float(trade.edge_bps)]),
             )
             p_riv = _rival_probability(
                 np.float64(cfg.rival_rate_per_block),
@@ -599,16 +618,9 @@ class ExecutionModel:
                 np.float64(trade.age_blocks) + np.float64(trade.latency_ms) / self._block_ms,
                 np.float64(extra),
                 bid,
-                np.float64(1.0 / cfg.rival_gas_units)
-                * self.rival_bids(
-                    np.array([t]),
-                    np.array([inc]),
-                    [trade.start_token],
-                    np.array([float(amount)]),
-                    np.array([float(trade.edge_bps)]),
-                )[0],
+                np.float64(rival[0]),
                 np.float64(cfg.auction_sharpness),
-                present,
+                None if present is None else np.float64(present[0]),
             )
             if u_rival < p_riv:
                 if cfg.revert_protection:
@@ -853,9 +865,14 @@ class ExecutionModel:
         reason = np.where(included, 0, 1).astype(np.int8)
         # 2. competition
         if cfg.competition:
-            present_b = None
-            if self._rival_at is not None:
-                present_b = self._present(trades["route"].to_list(), inc)
+            present_b, rival_b = self._contest(
+                t,
+                inc,
+                trades["route"].to_list(),
+                trades["start_token"].to_list(),
+                amounts.astype(np.float64),
+                edge,
+            )
             p_riv = _rival_probability(
                 np.float64(cfg.rival_rate_per_block),
                 edge,
@@ -863,14 +880,7 @@ class ExecutionModel:
                 age.astype(np.float64) + latency / self._block_ms,
                 extra.astype(np.float64),
                 bid,
-                np.float64(1.0 / cfg.rival_gas_units)
-                * self.rival_bids(
-                    t,
-                    inc,
-                    trades["start_token"].to_list(),
-                    amounts.astype(np.float64),
-                    edge,
-                ),
+                rival_b,
                 np.float64(cfg.auction_sharpness),
                 present_b,
             )
@@ -1054,6 +1064,34 @@ def _rival_probability(
         hazard = rate * (1.0 + np.maximum(edge_bps, 0.0) / edge_scale) * (1.0 + exposure0 + extra)
         present = -np.expm1(-hazard)
     return np.asarray(present * rival_share(bid, rival_bid, sharpness), dtype=np.float64)
+
+
+def scale_rival_bid(
+    bid: FloatArray,
+    volume_quote: FloatArray,
+    edge_bps: FloatArray,
+    native_price: FloatArray,
+    *,
+    reference_volume: float,
+    elasticity: float,
+    cap_share: float | None,
+) -> FloatArray:
+    """Scale a rival's bid to the contested volume and cap it at what the edge is worth.
+
+    ``bid * (V / reference_volume) ** elasticity``, then at most
+    ``cap_share * edge_bps / 1e4 * V / native_price`` (in the unit ``native_price``
+    prices: per wei for a bid in wei, per ETH for one in ETH). A trade without a
+    positive volume keeps ``bid``; without a finite cap it is not capped.
+    """
+    ok = np.isfinite(volume_quote) & (volume_quote > 0)
+    ref = np.float64(reference_volume)
+    scale = np.where(ok, (np.where(ok, volume_quote, ref) / ref) ** elasticity, 1.0)
+    out = bid * scale
+    if cap_share is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cap = cap_share * np.maximum(edge_bps, 0.0) * 1e-4 * volume_quote / native_price
+        out = np.where(ok & np.isfinite(cap), np.minimum(out, cap), out)
+    return np.asarray(out, dtype=np.float64)
 
 
 def rival_share(
