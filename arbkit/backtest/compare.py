@@ -358,14 +358,13 @@ def tune_decider(
     share it may bid; without: its fixed share) are chosen by a grid search of backtests
     on ``train``. Ties keep the first setting.
     """
-    from arbkit.backtest.learners import make_decider, train_win_model
+    from arbkit.backtest.learners import decider_seeds, make_decider, train_win_model
 
     bt = config.backtest.model_copy(update={"seed": seed, "progress": False})
     replay = get_replay(train, bt)
-    win_model = None
+    win_model = win_report = None
     if use_model:
-        (bid_seed,) = np.random.SeedSequence(seed).spawn(4)[3:]
-        win_model, _ = train_win_model(train, seed=bid_seed, backtest=bt)
+        win_model, win_report = train_win_model(train, seed=decider_seeds(seed)[3], backtest=bt)
     # the model's decider tunes how low it may bid; the one without tunes its fixed share
     levels = config.decider_min_bid_shares if use_model else config.decider_bid_shares
     best: tuple[float, float, float] = (levels[0], 0.0, 0.0)
@@ -396,6 +395,7 @@ def tune_decider(
     bid = {"min_bid_share" if use_model else "bid_share": level}
     best_kw = {"confidence_threshold": th, "min_profit_eth": mp}
     policy.tuned = {**best_kw, **bid, "train_net_profit": best_net}
+    policy.win_model_report = win_report
     return policy
 
 
@@ -538,6 +538,9 @@ def run_comparison(
             tuned = getattr(policy, "tuned", None)
             if tuned:
                 facts[f"tuned_{name}"] = dict(tuned)
+            win_report = getattr(policy, "win_model_report", None)
+            if win_report is not None:
+                facts[f"win_model_{name}"] = win_report
             run_replay = replay
             if getattr(policy, "bid_model", None) is not None:
                 # the policy's default orders bid what the decider would (RL flash_arb)

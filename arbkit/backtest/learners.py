@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "bid_table",
+    "decider_seeds",
     "env_kwargs_for",
     "make_decider",
     "make_rl_policy",
@@ -106,6 +107,15 @@ def bid_table(
     return _dataset_table(history, seed, backtest, bids or BidConfig())
 
 
+def decider_seeds(seed: int) -> list[np.random.SeedSequence]:
+    """Return the decider's four seed streams for ``seed``.
+
+    Execution draws, route model, decider, win-probability model: every learner that
+    needs one of them (the deciders, the RL policies' bids) derives it here.
+    """
+    return np.random.SeedSequence(seed).spawn(4)
+
+
 def train_win_model(
     history: MarketHistory,
     *,
@@ -118,8 +128,9 @@ def train_win_model(
 
     The rows are ordered by block: the latest ``holdout_fraction`` are held out (never
     seen by the booster or the calibration) and score the model (``report``: the
-    classification metrics, ECE included, and the reliability bins); the booster and
-    its calibration fit the rest as :meth:`RouteSuccessPredictor.fit` does.
+    classification metrics, ECE included, the reliability bins, and whether ``P(win)``
+    never falls along the bid grid on any row); the booster and its calibration fit the
+    rest as :meth:`RouteSuccessPredictor.fit` does.
 
     Returns
     -------
@@ -127,6 +138,7 @@ def train_win_model(
         The fitted model and its held-out report.
     """
     from arbkit.decider.bidding import WinProbabilityModel
+    from arbkit.features import ROUTE_FEATURE_NAMES
 
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     data_seed, fit_seed = ss.spawn(2)
@@ -139,6 +151,15 @@ def train_win_model(
     report = model.reliability(table[cut:])
     report["n_train"] = cut
     report["n_holdout"] = table.height - cut
+    # the property the decider relies on, on every row it saw: a higher bid never lowers P(win)
+    p = model.predict_grid(
+        table.select(ROUTE_FEATURE_NAMES).to_numpy(),
+        np.asarray(model.bid_config.grid_share),
+        table["expected_net_quote"].to_numpy(),
+        table["eth_price_quote"].to_numpy(),
+        table["rival_bid_eth"].to_numpy(),
+    )
+    report["monotone_in_bid"] = bool(np.all(np.diff(p, axis=1) >= 0))
     return model, report
 
 
@@ -173,7 +194,7 @@ def make_decider(
     from arbkit.decider import AdvancedAIConfig, AdvancedAIDecider, RouteSuccessPredictor
 
     bt = backtest or BacktestConfig()
-    exec_seed, model_seed, decider_seed, bid_seed = np.random.SeedSequence(seed).spawn(4)
+    exec_seed, model_seed, decider_seed, bid_seed = decider_seeds(seed)
     table = route_table(train, seed=exec_seed, backtest=bt)
     # the balanced profile, except its 0.15 ETH minimum profit: far above any simulated
     # opportunity, it would refuse every trade
@@ -231,8 +252,7 @@ def rl_env_kwargs(
     if not bid:
         return kwargs, None
     bt = backtest or BacktestConfig()
-    (bid_seed,) = np.random.SeedSequence(seed).spawn(4)[3:]
-    model, _ = train_win_model(train, seed=bid_seed, backtest=bt)
+    model, _ = train_win_model(train, seed=decider_seeds(seed)[3], backtest=bt)
     replay = get_replay(train, bt)
     cands = replay.candidates
     bids = candidate_bids(

@@ -242,6 +242,8 @@ class DeciderPolicy(PolicyBase):
         self.decider = decider
         self.size_boost = float(size_boost)
         self.bid_share = float(bid_share)
+        # the held-out report of the decider's win-probability model, when it was trained
+        self.win_model_report: dict[str, Any] | None = None
         self._batch: Any = None
         self.name = name or (
             "decider_with_model" if decider.config.enable_ml_scoring else "decider_without_model"

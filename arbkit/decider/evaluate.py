@@ -54,44 +54,23 @@ TUNED_BASELINES = ("rule", "rule_best_tip", "rule_profit_share", "decider_withou
 
 
 def win_model_calibration(
-    config: ComparisonConfig, figure: Path | None = None
+    result: ComparisonResult, figure: Path | None = None
 ) -> list[dict[str, Any]]:
-    """Train the win-probability model on each seed's training history; score it held out.
+    """Return, per seed, the held-out report of ``decider_with_model``'s win model.
 
-    The model is the one ``decider_with_model`` uses for that seed (same history, same
-    seed). Returns per seed the held-out classification metrics and reliability bins;
-    ``figure`` gets the reliability diagram of every seed.
+    The report :func:`arbkit.backtest.learners.train_win_model` wrote when the comparison
+    trained the model on that seed's training history (classification metrics, the
+    reliability bins, monotonicity in the bid); ``figure`` gets the reliability diagram
+    of every seed.
     """
-    from arbkit.backtest.learners import train_win_model
-    from arbkit.market.sim import simulate_market
-
-    rows: list[dict[str, Any]] = []
-    for seed in config.seeds:
-        train = simulate_market(seed=10_000 + seed, n_blocks=config.train_blocks)
-        (bid_seed,) = np.random.SeedSequence(seed).spawn(4)[3:]
-        bt = config.backtest.model_copy(update={"seed": seed, "progress": False})
-        model, report = train_win_model(train, seed=bid_seed, backtest=bt)
-        grid = np.asarray(model.bid_config.grid_share)
-        report["seed"] = seed
-        report["monotone_in_bid"] = _monotone(model, train, bt, grid)
-        rows.append(report)
-    if figure is not None:
+    rows = [
+        {**info[f"win_model_{BASE}"], "seed": info["seed"]}
+        for info in result.info
+        if f"win_model_{BASE}" in info
+    ]
+    if figure is not None and rows:
         _plot(rows, figure)
     return rows
-
-
-def _monotone(model: Any, train: Any, bt: Any, grid: np.ndarray) -> bool:
-    """Whether ``P(win)`` never falls along the bid grid on the training candidates."""
-    from arbkit.backtest.learners import bid_table
-    from arbkit.features import ROUTE_FEATURE_NAMES
-
-    table = bid_table(train, seed=0, backtest=bt)
-    x = table.select(ROUTE_FEATURE_NAMES).to_numpy()
-    net = table["expected_net_quote"].to_numpy()
-    p = model.predict_grid(
-        x, grid, net, table["eth_price_quote"].to_numpy(), table["rival_bid_eth"].to_numpy()
-    )
-    return bool(np.all(np.diff(p, axis=1) >= 0))
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -220,11 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in result.runs
         if name != BASE and BASE in result.runs
     }
-    calibration = (
-        win_model_calibration(config, Path(args.figures) / "win_model_reliability.png")
-        if BASE in result.runs
-        else []
-    )
+    calibration = win_model_calibration(result, Path(args.figures) / "win_model_reliability.png")
     text = format_report(result, calibration, ci)
     out = Path(args.out)
     write_atomic(out / "comparison.md", text.encode())
