@@ -27,9 +27,23 @@ blocks with:
   persistent (AR(1) in logit space) demand process plus the gas of the swaps and
   arbitrages simulated in the block; each next base fee is computed exactly with
   :func:`arbkit.market.gas.next_base_fee`.
-- **Aqua makers** who ship strategies (``Shipped``), are traded through (a ``Pushed`` of
-  the taker's token and a ``Pulled`` of the maker's token, priced at the CEX mid less the
-  strategy's spread) and dock them (``Docked``).
+- **Aqua makers** who ship strategies on a pair and dock them. A ``Shipped`` row (its
+  ``strategy`` column holds the strategy bytes as 0x hex, ``abi.encode(address token0,
+  address token1, uint256 spread in 0.01 bp, uint256 tilt x 1e6, uint256 nonce)`` with
+  :func:`arbkit.aqua.events.token_address` stand-ins, and ``strategy_hash`` is their
+  keccak256) is followed in its transaction by one ``Pushed`` per token: the allocation
+  (no tokens move). The tilt is the share of the strategy's USD size put in the pair's
+  non-stable token (token0 if both or neither are stable). An uninformed maker's tilt is
+  uniform on [0.1, 0.9]; each maker is informed, for the whole history, with
+  probability ``aqua_informed_share``, and an informed maker's tilt is ``0.5 +- U(0.2, 0.4)``, signed by the return of that token against
+  the other from the ship block to ``aqua_info_horizon_blocks`` later (look-ahead: the
+  whale knows). Informedness is not recorded anywhere in the table. Takers then trade
+  through the strategy in later blocks, each trade a transaction of a ``Pushed`` (the
+  taker's token in) then a ``Pulled`` (the maker's token out, worth the CEX mid value in
+  less the strategy's spread); the simulator keeps each strategy's balances (allocation
+  + pushes - pulls) and skips a trade whose pull exceeds the balance. ``Docked`` (no
+  amounts) releases the balances; nothing follows it. The ``strategy`` column is an
+  extra column of the ``aqua_events`` table (null except on ``Shipped`` rows).
 
 Every random draw comes from children of ``np.random.SeedSequence(seed)``; the same seed
 and params give a byte-identical history (and files, see
@@ -274,6 +288,19 @@ class SimParams(BaseModel):
     aqua_size_median_usd: float = Field(50_000.0, gt=0)
     aqua_size_sigma: float = Field(1.5, ge=0)
     aqua_spread_bps: float = Field(8.0, ge=0)
+    aqua_informed_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Probability that a maker is informed (drawn once per maker): its tilts lean "
+            "towards the token that gains over the next aqua_info_horizon_blocks (never "
+            "recorded)."
+        ),
+    )
+    aqua_info_horizon_blocks: int = Field(
+        300, ge=1, description="How far ahead (blocks) an informed maker knows the price."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SimParams:
@@ -771,6 +798,23 @@ def _swaps(
     )
 
 
+_STABLES = frozenset({"USDC", "USDT", "DAI"})
+# an uninformed maker's tilt is uniform on this range, wide enough to cover the informed
+# tilts (0.1-0.3 and 0.7-0.9): the size of a tilt does not tell who is informed
+_AQUA_UNINFORMED_TILT = (0.1, 0.9)
+_AQUA_INFORMED_TILT = (0.2, 0.4)  # an informed maker's tilt is 0.5 +- uniform on this range
+_AQUA_TILT_SCALE = 1_000_000  # the strategy bytes hold the tilt x 1e6 (an integer)
+_AQUA_STRATEGY_TYPES = ["address", "address", "uint256", "uint256", "uint256"]
+# (position, order in block, strategy no, tx no within the strategy, event, maker,
+#  strategy hash, token, amount, strategy bytes as 0x hex)
+_AquaRow = tuple[int, int, int, int, str, str, str, str | None, int | None, str | None]
+
+
+def _aqua_tilt_token(t0: str, t1: str) -> int:
+    """Index (0 or 1) of the token whose share a strategy's tilt gives: the non-stable one."""
+    return 1 if t0 in _STABLES and t1 not in _STABLES else 0
+
+
 def _aqua_events(
     p: SimParams,
     block_no: npt.NDArray[np.int64],
@@ -778,26 +822,68 @@ def _aqua_events(
     rng: np.random.Generator,
     seed: int,
 ) -> pl.DataFrame:
-    """Makers ship strategies on a pair, takers trade through them, makers dock them."""
+    """Makers ship strategies on a pair, takers trade through them, makers dock them.
+
+    Each maker is informed or not once for the whole history (one coin per maker, drawn
+    right after the makers). Each strategy draws, in this order and whatever the params:
+    maker, pair, USD size, lifetime and both tilt uniforms, then its trades; so a change
+    of ``aqua_informed_share`` changes tilts (hence allocations, strategy bytes and
+    hashes, and which trades the balances allow) and nothing else.
+    """
     n = block_no.size
+    schema = {**dict(AQUA_EVENTS_SCHEMA), "strategy": pl.String()}
     if p.aqua_makers == 0 or n == 0 or p.aqua_ship_rate == 0:
-        return pl.DataFrame(schema=dict(AQUA_EVENTS_SCHEMA))
+        return pl.DataFrame(schema=schema)
+    # the chain extra (eth-abi, eth-utils): imported here so the module imports without it
+    from eth_abi.abi import encode as abi_encode
+    from eth_utils.crypto import keccak
+
+    from arbkit.aqua.events import token_address
+
     makers = [_hex(rng, 20) for _ in range(p.aqua_makers)]
+    knows = (rng.random(p.aqua_makers) < p.aqua_informed_share).tolist()
     app = _hex(rng, 20)
     pairs = sorted({(q.token0, q.token1) for q in p.pools})
     ships = np.flatnonzero(rng.random(n) < p.aqua_ship_rate)
-    # (position, order within block, event, maker, strategy, token, amount)
-    events: list[tuple[int, int, str, str, str, str | None, int | None]] = []
-    for t_ship in ships.tolist():
-        maker = makers[int(rng.integers(len(makers)))]
-        t0, t1 = pairs[int(rng.integers(len(pairs)))]
-        strategy = _hex(rng, 32)
+    spread_int = round(p.aqua_spread_bps * 100)  # hundredths of a bp
+    # order in block: 0 ship, 1 trade, 2 dock (see _AquaRow)
+    events: list[_AquaRow] = []
+    for k, t_ship in enumerate(ships.tolist()):
+        who = int(rng.integers(len(makers)))
+        maker, informed = makers[who], bool(knows[who])
+        pair = pairs[int(rng.integers(len(pairs)))]
         size_usd = p.aqua_size_median_usd * math.exp(p.aqua_size_sigma * rng.standard_normal())
         life = int(rng.geometric(p.aqua_dock_rate)) if p.aqua_dock_rate > 0 else n
+        u_plain = float(rng.uniform(*_AQUA_UNINFORMED_TILT))
+        u_info = float(rng.uniform(*_AQUA_INFORMED_TILT))
+        i_tilt = _aqua_tilt_token(*pair)
+        a, b = pair[i_tilt], pair[1 - i_tilt]
+        if informed:
+            # the whale knows the tilted token's return against the other one, in USD,
+            # from the ship block to ship + horizon (clipped at the history's end)
+            t_h = min(t_ship + p.aqua_info_horizon_blocks, n - 1)
+            r = (usd[a][t_h] / usd[b][t_h]) / (usd[a][t_ship] / usd[b][t_ship]) - 1.0
+            tilt = 0.5 + (u_info if r >= 0 else -u_info)
+        else:
+            tilt = u_plain
+        tilt_scaled = round(tilt * _AQUA_TILT_SCALE)
+        share = {a: tilt_scaled / _AQUA_TILT_SCALE, b: 1.0 - tilt_scaled / _AQUA_TILT_SCALE}
+        strategy = abi_encode(
+            _AQUA_STRATEGY_TYPES,
+            [token_address(pair[0]), token_address(pair[1]), spread_int, tilt_scaled, k],
+        )
+        s_hash = "0x" + keccak(strategy).hex()
+        events.append(
+            (t_ship, 0, k, 0, "Shipped", maker, s_hash, None, None, "0x" + strategy.hex())
+        )
+        balance: dict[str, int] = {}
+        for tok in pair:  # the allocation: pushed in the ship tx, no tokens move
+            amt = int(share[tok] * size_usd / usd[tok][t_ship] * 10 ** TOKEN_DECIMALS[tok])
+            balance[tok] = amt
+            events.append((t_ship, 0, k, 0, "Pushed", maker, s_hash, tok, amt, None))
         t_dock = t_ship + life
-        events.append((t_ship, 0, "Shipped", maker, strategy, None, None))
-        if t_dock < n:
-            events.append((t_dock, 2, "Docked", maker, strategy, None, None))
+        if t_dock < n:  # releases the balances: no amounts
+            events.append((t_dock, 2, k, 0, "Docked", maker, s_hash, None, None, None))
         end = min(t_dock, n)
         n_trades = int(rng.poisson(p.aqua_trade_rate * max(end - t_ship - 1, 0)))
         if n_trades == 0:
@@ -805,8 +891,9 @@ def _aqua_events(
         when = np.sort(rng.integers(t_ship + 1, end, size=n_trades))
         flip = rng.random(n_trades) < 0.5
         usd_amt = size_usd * 0.05 * np.exp(rng.standard_normal(n_trades))
-        for t, f, amount_usd in zip(when.tolist(), flip.tolist(), usd_amt.tolist(), strict=True):
-            t_in, t_out = (t1, t0) if f else (t0, t1)
+        trades = zip(when.tolist(), flip.tolist(), usd_amt.tolist(), strict=True)
+        for i, (t, f, amount_usd) in enumerate(trades, start=1):
+            t_in, t_out = (pair[1], pair[0]) if f else pair
             amt_in = int(amount_usd / usd[t_in][t] * 10 ** TOKEN_DECIMALS[t_in])
             amt_out = int(
                 amount_usd
@@ -814,19 +901,22 @@ def _aqua_events(
                 / usd[t_out][t]
                 * 10 ** TOKEN_DECIMALS[t_out]
             )
-            events.append((t, 1, "Pushed", maker, strategy, t_in, amt_in))
-            events.append((t, 1, "Pulled", maker, strategy, t_out, amt_out))
-    events.sort(key=lambda e: (e[0], e[1]))
-    rows: dict[str, list[object]] = {k: [] for k in AQUA_EVENTS_SCHEMA}
+            if amt_out > balance[t_out] or amt_in <= 0 or amt_out <= 0:
+                continue  # the strategy cannot pay it: the taker's trade does not happen
+            balance[t_in] += amt_in
+            balance[t_out] -= amt_out
+            events.append((t, 1, k, i, "Pushed", maker, s_hash, t_in, amt_in, None))
+            events.append((t, 1, k, i, "Pulled", maker, s_hash, t_out, amt_out, None))
+    events.sort(key=lambda e: e[:4])  # stable: keeps each tx's own log order
+    rows: dict[str, list[object]] = {c: [] for c in schema}
     last_t, log_index, tx_no = -1, 0, 0
-    prev_strategy: tuple[int, str, int] | None = None
-    for t, order, event, maker, strategy, token, amount in events:
+    last_tx: tuple[int, int, int, int] | None = None
+    for t, order, k, k_tx, event, maker, s_hash, token, amount, strategy_hex in events:
         if t != last_t:
             last_t, log_index, tx_no = t, 0, 0
-        # a Pushed and its Pulled share a transaction
-        if not (event == "Pulled" and prev_strategy == (t, strategy, order)):
+        if (t, order, k, k_tx) != last_tx:
             tx_no += 1
-        prev_strategy = (t, strategy, order)
+            last_tx = (t, order, k, k_tx)
         blk = int(block_no[t])
         rows["block"].append(blk)
         rows["tx_hash"].append(
@@ -836,8 +926,9 @@ def _aqua_events(
         rows["event"].append(event)
         rows["maker"].append(maker)
         rows["app"].append(app)
-        rows["strategy_hash"].append(strategy)
+        rows["strategy_hash"].append(s_hash)
         rows["token"].append(token)
         rows["amount"].append(amount)
+        rows["strategy"].append(strategy_hex)
         log_index += 1
-    return pl.DataFrame(rows, schema=dict(AQUA_EVENTS_SCHEMA))
+    return pl.DataFrame(rows, schema=schema)
