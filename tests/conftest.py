@@ -53,3 +53,17 @@ def real_data() -> Path:
             "the real datasets (set ARBKIT_REAL_DATA to their folder)",
         )
     return path
+
+
+@pytest.fixture(scope="module")
+def anvil_tooling() -> None:
+    """Skip (locally) or fail (CI=true) when `npm ci` has not installed anvil."""
+    from arbkit.chain import anvil_binary
+    from arbkit.errors import ConfigError
+
+    try:
+        anvil_binary()
+    except ConfigError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"anvil is not installed ({exc}) -- CI must run `npm ci`", pytrace=False)
+        pytest.skip(f"anvil is not installed ({exc})")
