@@ -56,6 +56,7 @@ __all__ = [
     "PortfolioView",
     "ReplayRun",
     "Simulator",
+    "SpotGate",
     "prepare_candidates",
 ]
 
@@ -238,7 +239,9 @@ class Simulator:
             run.step(t)
         return run.finish()
 
-    def start(self, execute: ExecuteHook | None = None) -> ReplayRun:
+    def start(
+        self, execute: ExecuteHook | None = None, *, spot_gate: SpotGate | None = None
+    ) -> ReplayRun:
         """Start a run to be driven block by block (what :meth:`run_sync` does in one go).
 
         Parameters
@@ -249,8 +252,12 @@ class Simulator:
             :class:`Outcome` when something else decides it (a chain, in the live
             runner), :data:`SKIP_ORDER` when the order was not sent, or ``None`` to let
             the one execution model decide, as in a backtest.
+        spot_gate
+            Called for each spot order before it is filled: ``spot_gate(order, view)``
+            returns False to refuse it (the live runner's caps); the fill itself is the
+            one replay's either way.
         """
-        return ReplayRun(self, execute)
+        return ReplayRun(self, execute, spot_gate)
 
     # -- helpers -------------------------------------------------------------------------
     def _spot_pool(self, native: str) -> str | None:
@@ -433,6 +440,9 @@ ExecuteHook = Callable[[int, Order, BlockView], "Outcome | SkipOrder | None"]
 
 See :meth:`Simulator.start`."""
 
+SpotGate = Callable[[Order, BlockView], bool]
+"""``spot_gate(order, view)`` -> whether a spot order may be filled (:meth:`Simulator.start`)."""
+
 
 class ReplayRun:
     """One run of a policy through the one replay, driven block by block.
@@ -446,7 +456,7 @@ class ReplayRun:
     ----------
     sim
         The simulator (policy, history, replay and options).
-    execute
+    execute, spot_gate
         See :meth:`Simulator.start`.
 
     Attributes
@@ -455,11 +465,17 @@ class ReplayRun:
         One dict per trade so far (the rows of ``BacktestResult.trades``).
     """
 
-    def __init__(self, sim: Simulator, execute: ExecuteHook | None = None) -> None:
+    def __init__(
+        self,
+        sim: Simulator,
+        execute: ExecuteHook | None = None,
+        spot_gate: SpotGate | None = None,
+    ) -> None:
         from arbkit.features.regime import build_regime_features
 
         self.sim = sim
         self.execute = execute
+        self.spot_gate = spot_gate
         cfg = sim.config
         h = sim.history
         replay = sim.replay
@@ -621,6 +637,8 @@ class ReplayRun:
                 self.ledger.take(cid, reveal, inc is not None)
                 state.pending.append(_Pending(order, outcome, view, reveal))
             elif order.side in ("buy", "sell"):
+                if self.spot_gate is not None and not self.spot_gate(order, view):
+                    continue
                 spot = sim._spot(
                     t, order, state, self.spot_pool, self.native, self.quote, self.unit_delta
                 )

@@ -177,7 +177,10 @@ def test_guide_component_snippets_construct() -> None:
     assert runner.rpc_url is None
     assert rl.target_symbols == ("ETH/USDC", "BTC/USDT")
     assert rl.save_every_episodes == 100
-    assert aqua.aqua_contract_addresses == ("0x1111113ccf1426a8e30e2bff5e005d929bf6a90a",)
+    assert aqua.aqua_contract_addresses == (
+        "0x1111113ccf1426a8e30e2bff5e005d929bf6a90a",
+        "0x4a055aa172c98ec32de118b9b5b6ac8b4099a580",
+    )
 
 
 def test_guide_json_with_guide_environment_gives_conservative_profile(guide_file: Path) -> None:
