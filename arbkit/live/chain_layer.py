@@ -270,6 +270,9 @@ class HistoryChain:
         self._reserves: dict[ChecksumAddress, tuple[int, int]] | None = None  # as last read
         self._routes = self._route_set()
         self.t = -1
+        # (t, history block) -> transactions sent (not mined) to go in that block
+        self.block_hooks: list[Callable[[int, int], list[Any]]] = []
+        self._hooked: set[int] = set()
         self.chain_checks = 0
         self.scan_mismatches = 0
         self._set_base_fee = True
@@ -338,6 +341,7 @@ class HistoryChain:
             token_decimals=self.scan_config.token_decimals,
         )
         self.t = -1
+        self._hooked = set()
 
     def stop(self) -> None:
         """Stop the embedded node (an attached node is left running)."""
@@ -408,6 +412,16 @@ class HistoryChain:
         receipts = mine_and_wait(w3, hashes, check=False, timeout=self.timeout_s * 3)
         return receipts
 
+    def _hook_txs(self, t: int, history_block: int) -> list[Any]:
+        """Send the block hooks' transactions for ``t`` once (a retry does not resend)."""
+        if t in self._hooked:
+            return []
+        self._hooked.add(t)
+        sent: list[Any] = []
+        for hook in self.block_hooks:
+            sent += list(hook(t, history_block))
+        return sent
+
     def advance(self) -> BlockState:
         """Play the next history block on the chain and return its state, scanned.
 
@@ -436,9 +450,19 @@ class HistoryChain:
                 swaps = self._swaps.get((history_block,))
                 steps = market.flow_steps(rows, current, swaps)
                 tx = market.send_flow(steps)
-                self._mine([tx] if tx is not None else [], int(self._base_fees[t]))
+                extra = self._hook_txs(t, history_block)
+                self._mine(([tx] if tx is not None else []) + extra, int(self._base_fees[t]))
 
             self._retry(f"replaying the order flow of block {history_block}", play)
+        elif self.block_hooks:
+
+            def play_first() -> None:
+                self._mine_pending(int(self._base_fees[0]))
+                extra = self._hook_txs(0, history_block)
+                if extra:
+                    self._mine(extra, int(self._base_fees[0]))
+
+            self._retry(f"replaying the hooks of block {history_block}", play_first)
         head_at = time.perf_counter()
 
         def read() -> tuple[pl.DataFrame, pl.DataFrame]:

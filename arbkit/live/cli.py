@@ -115,6 +115,15 @@ def live(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the summary as JSON here.")
     ] = None,
+    aqua: Annotated[
+        bool,
+        typer.Option(
+            "--aqua",
+            help="Also follow Aqua whales (the config's aqua section; copy trading only when "
+            "enabled there or by AQUA_ENABLE_COPY_TRADING). On the embedded chain the "
+            "history's maker flows are sent as real Aqua transactions.",
+        ),
+    ] = False,
 ) -> None:
     """Run the flash-arbitrage runner on a chain: dry-run unless --execute.
 
@@ -158,17 +167,21 @@ def live(
             console.print(" | ".join(parts), highlight=False, soft_wrap=True)
 
         runner: FlashArbitrageRunner
+        follow = cfg.aqua if aqua else None
         if rl:
-            runner = LiveEngine(config=runner_cfg, history=hist, on_block=show)
+            runner = LiveEngine(config=runner_cfg, history=hist, on_block=show, aqua=follow)
         elif cfg.enable_ai_system and runner_cfg.enable_ai_scoring:
             runner = AIFlashArbitrageRunner(
                 config=runner_cfg,
                 history=hist,
                 on_block=show,
                 decider_config=cfg.advanced_decider,
+                aqua=follow,
             )
         else:
-            runner = FlashArbitrageRunner(config=runner_cfg, history=hist, on_block=show)
+            runner = FlashArbitrageRunner(
+                config=runner_cfg, history=hist, on_block=show, aqua=follow
+            )
         wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
         summary = asyncio.run(runner.run(wanted, blocks=blocks))
     except ArbkitError as exc:
@@ -199,6 +212,16 @@ def live(
         highlight=False,
         soft_wrap=True,
     )
+    if aqua:
+        det = getattr(runner.aqua_policy, "detector", None)
+        found = det.stats["opportunities"] if det is not None else {}
+        console.print(
+            f"aqua: {s.get('aqua_events', 0)} events from the chain's logs "
+            f"({s.get('aqua_rejected_logs', 0)} rejected), opportunities {found}, "
+            f"spot orders {s['spot_orders']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if summary.execution_log:
         console.print(f"execution log: {summary.execution_log}", highlight=False, soft_wrap=True)
     if json_out is not None:

@@ -40,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from arbkit.aqua.config import AquaOpportunityConfig
 from arbkit.backtest import BacktestConfig, BacktestPolicy, BlockView, Order, Simulator
 from arbkit.backtest.engine import SKIP_ORDER, ReplayRun, SkipOrder, get_replay
 from arbkit.backtest.policies import DeciderPolicy, RuleBaseline, as_backtest_policy
@@ -214,6 +215,12 @@ class FlashArbitrageRunner:
         by default, its signal handlers installed during :meth:`run` when possible.
     on_block
         Called with a :class:`BlockReport` after every block.
+    aqua
+        Follow Aqua whales on top of the policy (:class:`arbkit.aqua.AquaFollowingPolicy`
+        with these options): the makers' events are read from the chain's logs at the
+        configured Aqua addresses each block, decoded and fed to the detector, and its
+        orders pass the same caps. On the embedded chain the history's Aqua flows are
+        sent as real transactions (:class:`arbkit.aqua.AquaChain`). ``None``: off.
     """
 
     name = "rule"
@@ -231,8 +238,13 @@ class FlashArbitrageRunner:
         metrics: Any = None,
         kill_switch: KillSwitch | None = None,
         on_block: Callable[[BlockReport], None] | None = None,
+        aqua: AquaOpportunityConfig | None = None,
     ) -> None:
         self.config = config or AIFlashArbConfig()
+        self.aqua = aqua
+        self.aqua_policy: Any = None
+        self._aqua_from = 0
+        self._state: BlockState | None = None
         self.router = router
         self.token_addresses = dict(token_addresses) if token_addresses is not None else None
         self.price_fetcher = price_fetcher
@@ -288,6 +300,7 @@ class FlashArbitrageRunner:
             "spot_orders_not_sent": 0,
             "chain_matches_prediction": 0,
             "refused_by_caps": {},
+            "spot_orders": 0,
             "chain_checks": 0,
             "scan_mismatches": 0,
             "rpc_errors": 0,
@@ -394,6 +407,18 @@ class FlashArbitrageRunner:
             replay = get_replay(history, bt)  # the backtest's replay of this history
             chain = HistoryChain(history, replay, rpc_url=cfg.rpc_url)
         self.chain = chain
+        if self.aqua is not None:
+            from arbkit.aqua.policy import AquaFollowingPolicy
+
+            policy = AquaFollowingPolicy(
+                self.aqua,
+                arbitrage=policy,
+                ai_decider=getattr(policy, "decider", None),
+                events=self._aqua_events,
+            )
+            self.aqua_policy = policy
+            self.stats["policy"] = policy.name
+            observed = _Observed(policy, self)
         stage = self._stage_for(chain)
         self.stats["stage"] = stage.value
         if cfg.enable_execution:
@@ -410,7 +435,9 @@ class FlashArbitrageRunner:
         try:
             chain.start()
             self._check_given_addresses(chain)
-            run = sim.start(execute=self._execute)
+            if self.aqua is not None:
+                self._start_aqua(chain)
+            run = sim.start(execute=self._execute, spot_gate=self._gate_spot)
             self.run_state = run
             self.stop_loss = StopLoss(cfg.safety.stop_loss, equity_quote=run.initial)
             for t in range(n):
@@ -421,6 +448,7 @@ class FlashArbitrageRunner:
                     stopped = f"stop-loss: {self.stop_loss.reason}"
                     break
                 state, why = self._advance(chain)
+                self._state = state
                 if state is None:
                     stopped = why
                     break
@@ -496,6 +524,67 @@ class FlashArbitrageRunner:
                 logger.warning("block %d: %s (attempt %d)", chain.t + 1, exc, attempt + 1)
                 time.sleep(0.5 * 2**attempt)
         return None, f"node unavailable: {last}"
+
+    def _start_aqua(self, chain: HistoryChain) -> None:
+        """Install the history's Aqua flows on the embedded chain; point the policy at it."""
+        assert self.aqua is not None and chain.w3 is not None and chain.market is not None
+        tokens = dict(chain.market.token_addresses)
+        self.aqua_policy.tokens = tokens
+        self._aqua_from = int(chain.w3.eth.block_number) + 1
+        if chain.embedded:
+            from arbkit.aqua.chain import AquaChain
+
+            driver = AquaChain(chain.w3, tokens, aqua_address=self.aqua.aqua_contract_addresses[0])
+            flows = chain.history.aqua_events.partition_by(
+                "block", as_dict=True, maintain_order=True
+            )
+
+            def send(t: int, history_block: int) -> list[Any]:
+                rows = flows.get((history_block,))
+                return driver.send_block(rows) if rows is not None else []
+
+            chain.block_hooks.append(send)
+
+    def _aqua_events(self, history_block: int) -> list[Any]:
+        """Return the Aqua events mined since the last call, decoded, at ``history_block``.
+
+        Logs are read by address and topic0 and every one is decoded against the
+        configured addresses; a malformed log is logged, counted and skipped.
+        """
+        from arbkit.aqua.events import AQUA_TOPIC0, AquaLogError, decode_aqua_log
+
+        chain, state = self.chain, self._state
+        assert chain is not None and chain.w3 is not None and self.aqua is not None
+        if state is None:
+            return []
+        w3 = chain.w3
+        addresses = self.aqua.aqua_contract_addresses
+        start, end = self._aqua_from, int(state.chain_block)
+        if end < start:
+            return []
+        logs = chain._retry(
+            f"reading the Aqua logs of blocks {start}-{end}",
+            lambda: w3.eth.get_logs(
+                {
+                    "fromBlock": start,
+                    "toBlock": end,
+                    "address": [w3.to_checksum_address(a) for a in addresses],
+                    "topics": [list(AQUA_TOPIC0.values())],
+                }
+            ),
+        )
+        self._aqua_from = end + 1
+        events = []
+        for log in logs:
+            try:
+                e = decode_aqua_log(log, addresses)
+            except AquaLogError as exc:
+                self.stats["aqua_rejected_logs"] = self.stats.get("aqua_rejected_logs", 0) + 1
+                logger.warning("%s", exc)
+                continue
+            events.append(dataclasses.replace(e, block=history_block))
+        self.stats["aqua_events"] = self.stats.get("aqua_events", 0) + len(events)
+        return events
 
     def _stage_for(self, chain: HistoryChain) -> TradingStage:
         # a history played on the embedded node is the simulation stage, whatever the file
@@ -683,6 +772,38 @@ class FlashArbitrageRunner:
         if (sent.success, sent.chain_profit) == (sent.predicted_success, sent.predicted_profit):
             self.stats["chain_matches_prediction"] += 1
         return chain.outcome(row, amount, sent, bribe)
+
+    def _gate_spot(self, order: Order, view: BlockView) -> bool:
+        """Pass a spot order through the same halts and risk caps as a candidate trade.
+
+        Spot orders (e.g. whale following's copies) are dry-run only: with execution on
+        they are refused, since the runner sends flash-loan routes, not inventory swaps.
+        """
+        chain = self.chain
+        assert chain is not None
+        if (self.stop_loss is not None and self.stop_loss.halted) or self.kill_switch.tripped:
+            self._lines.append(f"spot {order.side}: not sent, trading is halted")
+            return False
+        if self.config.enable_execution:
+            self._lines.append(f"spot {order.side}: refused, spot orders are dry-run only")
+            self.stats["refused_by_caps"]["spot_live"] = (
+                self.stats["refused_by_caps"].get("spot_live", 0) + 1
+            )
+            return False
+        now = datetime.now(UTC)
+        gas_price = chain.gas_price_wei() + chain.replay.priority_fee_wei
+        check = self.caps.check_trade(
+            float(order.amount_quote), gas_price, block_number=view.block, now=now
+        )
+        if not check.ok:
+            cap = str(check.cap.value if check.cap is not None else "cap")
+            refused = self.stats["refused_by_caps"]
+            refused[cap] = refused.get(cap, 0) + 1
+            self._lines.append(f"spot {order.side}: refused by {cap}: {check.detail}")
+            return False
+        self.caps.record_trade(block_number=view.block, now=now)
+        self.stats["spot_orders"] += 1
+        return True
 
     def _on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         s = self.stats
