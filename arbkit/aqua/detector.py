@@ -543,16 +543,7 @@ class AquaOpportunityDetector:
             kind=kind,
             execution="spot" if kind == "whale_entry" else "copy",
             side=side,
-            symbol=pair[0],
-            token=pair[1],
-            pair=(pair[0], pair[2]),
-            chain_id=cid,
-            maker=ship.maker,
-            app=ship.app,
-            strategy_hash=ship.strategy_hash,
-            block=ship.block,
-            tx_hash=ship.tx_hash,
-            log_index=ship.log_index,
+            **self._about(cid, ship, pair),
             size_usd=size,
             whale_usd=alloc_usd,
             tilt=w,
@@ -612,16 +603,7 @@ class AquaOpportunityDetector:
             kind="whale_exit",
             execution="flash_loan" if flash else "spot",
             side=None if flash else "buy",
-            symbol=pair[0],
-            token=pair[1],
-            pair=(pair[0], pair[2]),
-            chain_id=cid,
-            maker=dock.maker,
-            app=dock.app,
-            strategy_hash=dock.strategy_hash,
-            block=dock.block,
-            tx_hash=dock.tx_hash,
-            log_index=dock.log_index,
+            **self._about(cid, dock, pair),
             size_usd=size,
             whale_usd=released,
             tilt=None,
@@ -635,6 +617,22 @@ class AquaOpportunityDetector:
             self._open.append(_Open(opp, dock.block + cfg.holding_blocks))
         self._mark((dock.maker, "exit"), (*dock.strategy_key, "exit"))
         return opp
+
+    @staticmethod
+    def _about(cid: int, event: AquaEvent, pair: tuple[str, str, str, str]) -> dict[str, Any]:
+        """Return the fields of an opportunity that say what it follows (pair, event)."""
+        return {
+            "symbol": pair[0],
+            "token": pair[1],
+            "pair": (pair[0], pair[2]),
+            "chain_id": cid,
+            "maker": event.maker,
+            "app": event.app,
+            "strategy_hash": event.strategy_hash,
+            "block": event.block,
+            "tx_hash": event.tx_hash,
+            "log_index": event.log_index,
+        }
 
     def _dip_bps(self, symbol: str, token: str, block: int) -> float | None:
         conn = self.uniswap_connector

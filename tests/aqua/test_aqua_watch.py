@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import re
 import shutil
 import sys
@@ -38,7 +37,7 @@ from arbkit.aqua.events import (
     encode_aqua_log,
 )
 from arbkit.aqua.watch import AquaClient, AquaEventWatcher
-from arbkit.chain import AnvilNode, anvil_binary
+from arbkit.chain import AnvilNode
 from arbkit.chain.node import ChainError, attach
 from arbkit.errors import ConfigError, DataError
 
@@ -63,14 +62,8 @@ BATCH = 2
 
 
 @pytest.fixture(scope="module")
-def node() -> Iterator[AnvilNode]:
+def node(anvil_tooling: None) -> Iterator[AnvilNode]:
     """An anvil node (manual mining) with the emitter at both Aqua addresses and a stranger."""
-    try:
-        anvil_binary()
-    except ConfigError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"anvil is not installed ({exc}) -- CI must run `npm ci`", pytrace=False)
-        pytest.skip(f"anvil is not installed ({exc})")
     with AnvilNode() as anvil:
         for address in (*AQUA, STRANGER):
             anvil.rpc("anvil_setCode", address, EMITTER)
