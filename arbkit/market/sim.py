@@ -35,9 +35,10 @@ blocks with:
   (no tokens move). The tilt is the share of the strategy's USD size put in the pair's
   non-stable token (token0 if both or neither are stable). An uninformed maker's tilt is
   uniform on [0.1, 0.9]; each maker is informed, for the whole history, with
-  probability ``aqua_informed_share``, and an informed maker's tilt is ``0.5 +- U(0.2, 0.4)``, signed by the return of that token against
-  the other from the ship block to ``aqua_info_horizon_blocks`` later (look-ahead: the
-  whale knows). Informedness is not recorded anywhere in the table. Takers then trade
+  probability ``aqua_informed_share``, and an informed maker's tilt is
+  ``0.5 +- U(0.2, 0.4)``, signed by the return of that token against the other from the
+  ship block to ``aqua_info_horizon_blocks`` later (look-ahead: the whale knows).
+  Informedness is not recorded anywhere in the table. Takers then trade
   through the strategy in later blocks, each trade a transaction of a ``Pushed`` (the
   taker's token in) then a ``Pulled`` (the maker's token out, worth the CEX mid value in
   less the strategy's spread); the simulator keeps each strategy's balances (allocation
