@@ -217,6 +217,10 @@ class HistoryChain:
     owner_address
         Set before :meth:`start` to make a signing key's account the executor's owner
         (it is sent 100 ETH of gas money from the deployer); a dev account otherwise.
+    block_hooks
+        ``hook(t, history_block) -> transaction hashes``: more transactions to send (not
+        mine) for a history block, mined in that block with its order flow (the live
+        runner's Aqua maker flows). Each is called once per block.
     """
 
     def __init__(
@@ -413,13 +417,19 @@ class HistoryChain:
         return receipts
 
     def _hook_txs(self, t: int, history_block: int) -> list[Any]:
-        """Send the block hooks' transactions for ``t`` once (a retry does not resend)."""
+        """Send the block hooks' transactions for ``t`` once.
+
+        Once every hook has sent, a retry of the block (its mining failed) does not send
+        again: the pending transactions are mined by the retry. A hook that fails half
+        way is called again, and a hook that cannot send twice says so (AquaChain
+        refuses to ship a live strategy twice), rather than losing its transactions.
+        """
         if t in self._hooked:
             return []
-        self._hooked.add(t)
         sent: list[Any] = []
         for hook in self.block_hooks:
             sent += list(hook(t, history_block))
+        self._hooked.add(t)
         return sent
 
     def advance(self) -> BlockState:

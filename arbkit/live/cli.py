@@ -216,8 +216,8 @@ def live(
         det = getattr(runner.aqua_policy, "detector", None)
         found = det.stats["opportunities"] if det is not None else {}
         console.print(
-            f"aqua: {s.get('aqua_events', 0)} events from the chain's logs "
-            f"({s.get('aqua_rejected_logs', 0)} rejected), opportunities {found}, "
+            f"aqua: {s['aqua_events']} events from the chain's logs "
+            f"({s['aqua_rejected_logs']} rejected), opportunities {found}, "
             f"spot orders {s['spot_orders']}",
             highlight=False,
             soft_wrap=True,

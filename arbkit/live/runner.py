@@ -301,6 +301,8 @@ class FlashArbitrageRunner:
             "chain_matches_prediction": 0,
             "refused_by_caps": {},
             "spot_orders": 0,
+            "aqua_events": 0,
+            "aqua_rejected_logs": 0,
             "chain_checks": 0,
             "scan_mismatches": 0,
             "rpc_errors": 0,
@@ -579,11 +581,11 @@ class FlashArbitrageRunner:
             try:
                 e = decode_aqua_log(log, addresses)
             except AquaLogError as exc:
-                self.stats["aqua_rejected_logs"] = self.stats.get("aqua_rejected_logs", 0) + 1
+                self.stats["aqua_rejected_logs"] += 1
                 logger.warning("%s", exc)
                 continue
             events.append(dataclasses.replace(e, block=history_block))
-        self.stats["aqua_events"] = self.stats.get("aqua_events", 0) + len(events)
+        self.stats["aqua_events"] += len(events)
         return events
 
     def _stage_for(self, chain: HistoryChain) -> TradingStage:
