@@ -244,6 +244,7 @@ def schedule(
 
 
 def _register_optional_commands() -> None:
+    from arbkit.aqua.cli import aqua_app
     from arbkit.backtest.cli import backtest
     from arbkit.live.cli import live, live_stage
     from arbkit.market.cli import data_app
@@ -257,6 +258,7 @@ def _register_optional_commands() -> None:
     data_app.command("simulate")(simulate)
     data_app.command("calibrate")(calibrate)
     app.add_typer(data_app, name="data")
+    app.add_typer(aqua_app, name="aqua")
 
 
 _register_optional_commands()
