@@ -72,9 +72,7 @@ def watch(
         int | None, typer.Option(min=0, help="Last block (default: keep following the head).")
     ] = None,
     batch_blocks: Annotated[int, typer.Option(min=1, help="Blocks per eth_getLogs.")] = 1_000,
-    confirmations: Annotated[
-        int, typer.Option(min=0, help="Blocks to stay behind the head.")
-    ] = 0,
+    confirmations: Annotated[int, typer.Option(min=0, help="Blocks to stay behind the head.")] = 0,
     chain_id: Annotated[
         int | None, typer.Option(help="Refuse a node whose chain id differs.")
     ] = None,

@@ -57,7 +57,9 @@ def test_watch_reads_every_event_into_the_ledger_and_resumes(
     ck, out = tmp_path / "ck.json", tmp_path / "summary.json"
     common = ["--checkpoint", str(ck), "--json", str(out), "--batch-blocks", "7"]
     # stop part way, then resume from the checkpoint: together, every event once
-    first = _watch(node, "--from-block", "0", "--to-block", str(head), "--max-events", "40", *common)
+    first = _watch(
+        node, "--from-block", "0", "--to-block", str(head), "--max-events", "40", *common
+    )
     second = _watch(node, "--to-block", str(head), *common)
     events = rows["event"].value_counts()
     expected = dict(zip(events["event"].to_list(), events["count"].to_list(), strict=True))
