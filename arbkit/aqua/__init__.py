@@ -15,34 +15,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbkit.aqua.config import DEFAULT_AQUA_ADDRESSES, AquaOpportunityConfig
-from arbkit.aqua.detector import CHAIN_NAMES, AquaOpportunity, AquaOpportunityDetector
-from arbkit.aqua.events import (
-    AQUA_SIGNATURES,
-    AQUA_TOPIC0,
-    AquaEvent,
-    AquaLogError,
-    Docked,
-    Pulled,
-    Pushed,
-    Shipped,
-    decode_aqua_log,
-    encode_aqua_log,
-    events_from_history,
-)
-from arbkit.aqua.ledger import (
-    AquaLedgerError,
-    AquaTrade,
-    LedgerUpdate,
-    MakerLedger,
-    MakerStats,
-    PriceBook,
-    StrategyState,
-    StrategyStats,
-    TokenInfo,
-)
+
+if TYPE_CHECKING:  # the real types for type checkers; at run time they load on first use
+    from arbkit.aqua.chain import AquaChain
+    from arbkit.aqua.detector import CHAIN_NAMES, AquaOpportunity, AquaOpportunityDetector
+    from arbkit.aqua.events import (
+        AQUA_SIGNATURES,
+        AQUA_TOPIC0,
+        AquaEvent,
+        AquaLogError,
+        Docked,
+        Pulled,
+        Pushed,
+        Shipped,
+        decode_aqua_log,
+        encode_aqua_log,
+        events_from_history,
+    )
+    from arbkit.aqua.ledger import (
+        AquaLedgerError,
+        AquaTrade,
+        LedgerUpdate,
+        MakerLedger,
+        MakerStats,
+        PriceBook,
+        StrategyState,
+        StrategyStats,
+        TokenInfo,
+    )
+    from arbkit.aqua.policy import AquaFollowingPolicy
+    from arbkit.aqua.watch import AquaClient, AquaEventWatcher
 
 __all__ = [
     "AQUA_SIGNATURES",
@@ -76,7 +81,33 @@ __all__ = [
     "events_from_history",
 ]
 
+# everything but the configuration is imported on first use: decoding needs eth-abi (the
+# chain extra), the watcher and the chain driver web3, the policy the backtest; importing
+# arbkit (the CLI, the config) must not pull them in
 _LAZY = {
+    "AQUA_SIGNATURES": "arbkit.aqua.events",
+    "AQUA_TOPIC0": "arbkit.aqua.events",
+    "AquaEvent": "arbkit.aqua.events",
+    "AquaLogError": "arbkit.aqua.events",
+    "Docked": "arbkit.aqua.events",
+    "Pulled": "arbkit.aqua.events",
+    "Pushed": "arbkit.aqua.events",
+    "Shipped": "arbkit.aqua.events",
+    "decode_aqua_log": "arbkit.aqua.events",
+    "encode_aqua_log": "arbkit.aqua.events",
+    "events_from_history": "arbkit.aqua.events",
+    "AquaLedgerError": "arbkit.aqua.ledger",
+    "AquaTrade": "arbkit.aqua.ledger",
+    "LedgerUpdate": "arbkit.aqua.ledger",
+    "MakerLedger": "arbkit.aqua.ledger",
+    "MakerStats": "arbkit.aqua.ledger",
+    "PriceBook": "arbkit.aqua.ledger",
+    "StrategyState": "arbkit.aqua.ledger",
+    "StrategyStats": "arbkit.aqua.ledger",
+    "TokenInfo": "arbkit.aqua.ledger",
+    "CHAIN_NAMES": "arbkit.aqua.detector",
+    "AquaOpportunity": "arbkit.aqua.detector",
+    "AquaOpportunityDetector": "arbkit.aqua.detector",
     "AquaChain": "arbkit.aqua.chain",
     "AquaClient": "arbkit.aqua.watch",
     "AquaEventWatcher": "arbkit.aqua.watch",
@@ -85,7 +116,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    # the watcher and the chain driver need web3; the policy pulls in the backtest
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'arbkit.aqua' has no attribute {name!r}")
