@@ -204,6 +204,16 @@ class AquaOpportunityDetector:
     ----------
     stats
         Counters: events, duplicates, opportunities by kind, dropped by reason, executed.
+    opportunities
+        Every opportunity emitted, in order.
+    connections
+        Chain id -> web3 connection.
+    prices
+        The :class:`~arbkit.aqua.ledger.PriceBook` every ledger values with.
+    spot_fee_bps
+        Fee of the pool spot trades go through, charged twice (in and out) in the edge
+        offered to the decider; 30 unless the caller knows its pool
+        (:class:`~arbkit.aqua.policy.AquaFollowingPolicy` sets its spot pool's).
     """
 
     def __init__(
