@@ -62,7 +62,13 @@ from typing import Any, Literal
 
 from arbkit.aqua.config import AquaOpportunityConfig
 from arbkit.aqua.events import AquaEvent, Docked, Shipped
-from arbkit.aqua.ledger import LedgerUpdate, MakerLedger, PriceBook, StrategyState
+from arbkit.aqua.ledger import (
+    AquaLedgerError,
+    LedgerUpdate,
+    MakerLedger,
+    PriceBook,
+    StrategyState,
+)
 from arbkit.errors import ArbkitError, ConfigError
 
 __all__ = [
@@ -257,6 +263,7 @@ class AquaOpportunityDetector:
             "dropped": {},
             "executed": 0,
             "execution_errors": 0,
+            "ledger_errors": 0,
         }
 
     # -- chains -----------------------------------------------------------------------
@@ -337,7 +344,10 @@ class AquaOpportunityDetector:
         """Apply one Aqua event and return the opportunities it completes.
 
         Events of a chain must come in chain order; one already applied (same or earlier
-        ``(block, log_index)``, e.g. re-delivered after a restart) is ignored. A ship's
+        ``(block, log_index)``, e.g. re-delivered after a restart) is ignored. One the
+        ledger refuses (a pull beyond the strategy's balance, an event after its dock:
+        logs were lost upstream) is logged, counted in ``stats["ledger_errors"]`` and
+        skipped; the ledger is unchanged and the stream goes on. A ship's
         opportunity is decided once its transaction is complete (the allocation's
         ``Pushed`` follow the ``Shipped``): at the next event of another transaction, or
         at :meth:`flush`.
@@ -360,8 +370,15 @@ class AquaOpportunityDetector:
         found: list[AquaOpportunity] = []
         if state.last_tx is not None and event.tx_hash != state.last_tx:
             found += self._close_ships(cid, state)
+        try:
+            updates = state.ledger.apply(event)
+        except AquaLedgerError as exc:
+            # the ledger refused it and is unchanged (e.g. a pull beyond the balance: logs
+            # were lost upstream); say so and keep following the rest of the stream
+            self.stats["ledger_errors"] += 1
+            logger.warning("Aqua event not applied: %s", exc)
+            return await self._emit(found)
         state.last_tx = event.tx_hash
-        updates = state.ledger.apply(event)
         found += self._on_updates(cid, state, updates)
         return await self._emit(found)
 

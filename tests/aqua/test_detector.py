@@ -368,3 +368,18 @@ def test_an_opportunity_not_traded_frees_its_exposure() -> None:
     assert det.open_exposure_usd == 0.0
     (b,) = _run(det, c.ship(6, SMALL, 80_000, 20_000, 2_000.0))
     assert b.size_usd == 5_000.0  # the cap did not count the released one
+
+
+def test_an_event_the_ledger_refuses_is_counted_and_the_stream_goes_on() -> None:
+    book = _book([2_000.0] * 50)
+    c = _Chain()
+    ship = c.ship(1, WHALE, 80_000, 20_000, 2_000.0)
+    over = c.swap(2, ship[0], 10**6, 10**30)  # pulls more WETH than the strategy holds
+    later = c.ship(3, SMALL, 80_000, 20_000, 2_000.0)
+    det = AquaOpportunityDetector(config=_cfg(enable_copy_trading=True), price_fetcher=book)
+    out = _run(det, ship + over + later)
+    assert det.stats["ledger_errors"] == 1
+    assert [o.maker for o in out] == [WHALE, SMALL]  # both ships followed
+    ledger = det.ledger()
+    assert ledger.balances(WHALE, APP, ship[0].strategy_hash)[WETH] == ship[1].amount
+    assert ledger.last_key == (3, later[-1].log_index)
