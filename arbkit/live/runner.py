@@ -696,16 +696,13 @@ class FlashArbitrageRunner:
         size_quote = float(row["notional_quote"]) * amount / max(own, 1)
         now = datetime.now(UTC)
         gas_price = chain.gas_price_wei() + tip
-        check = self.caps.check_trade(size_quote, gas_price, block_number=view.block, now=now)
+        refusal = self._pass_caps(size_quote, gas_price, view.block, now)
         conf, edge, expected = self._decisions.get(
             cid, (1.0, float(row["edge_bps"]), float(row["net_profit_quote"]))
         )
         metrics = self._metrics_collector()
-        if not check.ok:
-            cap = str(check.cap.value if check.cap is not None else "cap")
-            refused = self.stats["refused_by_caps"]
-            refused[cap] = refused.get(cap, 0) + 1
-            self._simulated = f"refused by {cap}: {check.detail}"
+        if refusal is not None:
+            self._simulated = refusal
             metrics.record_decision(
                 confidence=conf,
                 edge_bps=edge,
@@ -714,7 +711,6 @@ class FlashArbitrageRunner:
                 source=self.stats["mode"],
             )
             return SKIP_ORDER
-        self.caps.record_trade(block_number=view.block, now=now)
         route = chain.route(row, amount)
         try:
             sim = chain.simulate(route)
@@ -792,20 +788,28 @@ class FlashArbitrageRunner:
                 self.stats["refused_by_caps"].get("spot_live", 0) + 1
             )
             return False
-        now = datetime.now(UTC)
         gas_price = chain.gas_price_wei() + chain.replay.priority_fee_wei
-        check = self.caps.check_trade(
-            float(order.amount_quote), gas_price, block_number=view.block, now=now
+        refusal = self._pass_caps(
+            float(order.amount_quote), gas_price, view.block, datetime.now(UTC)
         )
+        if refusal is not None:
+            self._lines.append(f"spot {order.side}: {refusal}")
+            return False
+        self.stats["spot_orders"] += 1
+        return True
+
+    def _pass_caps(
+        self, size_quote: float, gas_price_wei: int, block: int, now: datetime
+    ) -> str | None:
+        # the risk caps: record the trade and return None, or count the refusal and say why
+        check = self.caps.check_trade(size_quote, gas_price_wei, block_number=block, now=now)
         if not check.ok:
             cap = str(check.cap.value if check.cap is not None else "cap")
             refused = self.stats["refused_by_caps"]
             refused[cap] = refused.get(cap, 0) + 1
-            self._lines.append(f"spot {order.side}: refused by {cap}: {check.detail}")
-            return False
-        self.caps.record_trade(block_number=view.block, now=now)
-        self.stats["spot_orders"] += 1
-        return True
+            return f"refused by {cap}: {check.detail}"
+        self.caps.record_trade(block_number=block, now=now)
+        return None
 
     def _on_outcome(self, order: Order, outcome: Outcome, view: BlockView) -> None:
         s = self.stats
