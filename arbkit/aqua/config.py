@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["DEFAULT_AQUA_ADDRESSES", "AquaOpportunityConfig"]
+__all__ = ["CHAIN_NAMES", "DEFAULT_AQUA_ADDRESSES", "AquaOpportunityConfig"]
 
 DEFAULT_AQUA_ADDRESSES: tuple[str, ...] = (
     "0x1111113ccf1426a8e30e2bff5e005d929bf6a90a",
     "0x4a055aa172c98ec32de118b9b5b6ac8b4099a580",
 )
 """Aqua protocol contract address(es) watched by default."""
+
+CHAIN_NAMES: Mapping[str, int] = MappingProxyType({"ethereum": 1, "polygon": 137})
+"""Chain names the detector's keyword arguments refer to, and their default chain ids."""
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
@@ -81,7 +86,7 @@ class AquaOpportunityConfig(BaseModel):
     strategy_cooldown_s: float = Field(300.0, ge=0, strict=True)
     flash_loan_min_usd: float = Field(50_000.0, ge=0, strict=True)
     aqua_contract_addresses: tuple[str, ...] = DEFAULT_AQUA_ADDRESSES
-    chain_ids: dict[str, int] = Field(default_factory=lambda: {"ethereum": 1, "polygon": 137})
+    chain_ids: dict[str, int] = Field(default_factory=lambda: dict(CHAIN_NAMES))
     holding_blocks: int = Field(300, ge=1, strict=True)
     min_tilt: float = Field(0.1, ge=0, le=0.5)
     min_track_strategies: int = Field(3, ge=0, strict=True)

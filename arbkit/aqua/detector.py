@@ -60,7 +60,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from arbkit.aqua.config import AquaOpportunityConfig
+from arbkit.aqua.config import CHAIN_NAMES, AquaOpportunityConfig
 from arbkit.aqua.events import AquaEvent, Docked, Shipped
 from arbkit.aqua.ledger import (
     AquaLedgerError,
@@ -70,6 +70,7 @@ from arbkit.aqua.ledger import (
     StrategyState,
 )
 from arbkit.errors import ArbkitError, ConfigError
+from arbkit.market.tokens import STABLECOINS
 
 __all__ = [
     "CHAIN_NAMES",
@@ -83,11 +84,8 @@ logger = logging.getLogger(__name__)
 OpportunityKind = Literal["whale_entry", "whale_exit", "strategy_copy"]
 Execution = Literal["spot", "copy", "flash_loan"]
 
-CHAIN_NAMES: Mapping[str, int] = {"ethereum": 1, "polygon": 137}
-"""Chain names the detector's keyword arguments refer to, and their default chain ids."""
 
 SPOT_GAS_UNITS_ROUND_TRIP = 2 * 130_000
-_STABLES = frozenset({"USDC", "USDT", "DAI"})
 
 
 @dataclass(frozen=True)
@@ -438,15 +436,14 @@ class AquaOpportunityDetector:
         if len(infos) != 2:
             return None
         (s0, a0), (s1, a1) = sorted(infos)
-        if s0 in _STABLES and s1 not in _STABLES:
+        if s0 in STABLECOINS and s1 not in STABLECOINS:
             return s1, a1, s0, a0
         return s0, a0, s1, a1
 
-    def _tilt(self, st: StrategyState, block: int) -> tuple[float, float] | None:
+    def _tilt(
+        self, st: StrategyState, pair: tuple[str, str, str, str], block: int
+    ) -> tuple[float, float] | None:
         """Return (USD share of the volatile token, allocation USD) at ``block``."""
-        pair = self._pair(st)
-        if pair is None:
-            return None
         _, vol_addr, _, other_addr = pair
         v = self.prices.usd(vol_addr, st.allocation.get(vol_addr, 0), block)
         o = self.prices.usd(other_addr, st.allocation.get(other_addr, 0), block)
@@ -518,12 +515,12 @@ class AquaOpportunityDetector:
         if st is None or st.status != "shipped":
             return None
         pair = self._pair(st)
-        tilt = self._tilt(st, ship.block)
+        tilt = None if pair is None else self._tilt(st, pair, ship.block)
         if pair is None or tilt is None:
             self._drop("unpriced")
             return None
         w, alloc_usd = tilt
-        if pair[0] in _STABLES:
+        if pair[0] in STABLECOINS:
             # both tokens are stable: the tilt is no view on a price; not followed, and
             # left out of the track record
             self._drop("stable_pair")
@@ -596,13 +593,10 @@ class AquaOpportunityDetector:
         if pair is None:
             self._drop("unpriced")
             return None
-        released = 0.0
-        for token, amount in st.released.items():
-            v = self.prices.usd(token, amount, dock.block)
-            if v is None:
-                self._drop("unpriced")
-                return None
-            released += v
+        released = self.prices.value(st.released, dock.block)
+        if released is None:
+            self._drop("unpriced")
+            return None
         if released < cfg.min_pushed_amount_usd:
             return None
         if not cfg.enable_counter_trading:

@@ -75,7 +75,7 @@ from arbkit.market.tables import (
     POOL_STATES_SCHEMA,
     SWAPS_SCHEMA,
 )
-from arbkit.market.tokens import TOKEN_DECIMALS
+from arbkit.market.tokens import STABLECOINS, TOKEN_DECIMALS
 
 __all__ = ["REGIMES", "PoolSpec", "SimParams", "simulate_market"]
 
@@ -799,7 +799,6 @@ def _swaps(
     )
 
 
-_STABLES = frozenset({"USDC", "USDT", "DAI"})
 # an uninformed maker's tilt is uniform on this range, wide enough to cover the informed
 # tilts (0.1-0.3 and 0.7-0.9): the size of a tilt does not tell who is informed
 _AQUA_UNINFORMED_TILT = (0.1, 0.9)
@@ -813,7 +812,7 @@ _AquaRow = tuple[int, int, int, int, str, str, str, str | None, int | None, str 
 
 def _aqua_tilt_token(t0: str, t1: str) -> int:
     """Index (0 or 1) of the token whose share a strategy's tilt gives: the non-stable one."""
-    return 1 if t0 in _STABLES and t1 not in _STABLES else 0
+    return 1 if t0 in STABLECOINS and t1 not in STABLECOINS else 0
 
 
 def _aqua_events(

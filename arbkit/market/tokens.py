@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["ERC20_TOKEN_DECIMALS", "NON_ERC20_SYMBOLS", "TOKEN_DECIMALS"]
+__all__ = ["ERC20_TOKEN_DECIMALS", "NON_ERC20_SYMBOLS", "STABLECOINS", "TOKEN_DECIMALS"]
 
 TOKEN_DECIMALS: Mapping[str, int] = MappingProxyType(
     {
@@ -28,6 +28,9 @@ plus the native and CEX asset names ``ETH`` and ``BTC``.
 
 Read-only: copy it (``dict(TOKEN_DECIMALS)``) to extend it.
 """
+
+STABLECOINS: frozenset[str] = frozenset({"USDC", "USDT", "DAI"})
+"""Symbols of :data:`TOKEN_DECIMALS` pegged to the US dollar."""
 
 NON_ERC20_SYMBOLS: frozenset[str] = frozenset({"ETH", "BTC"})
 """Symbols of :data:`TOKEN_DECIMALS` that name no ERC-20 token (native ether, bitcoin)."""
