@@ -41,6 +41,7 @@ from arbkit.aqua.events import AquaEvent, events_from_history
 from arbkit.aqua.ledger import PriceBook
 from arbkit.backtest.policies import DeciderPolicy, RuleBaseline, as_backtest_policy
 from arbkit.backtest.protocol import BacktestPolicy, BlockView, Order, PolicyBase, RunSetup
+from arbkit.errors import ConfigError
 from arbkit.execution import Outcome
 from arbkit.execution.spot import pick_spot_pool
 from arbkit.market.amm import get_amount_in, get_amount_out
@@ -77,7 +78,7 @@ class HistoryPoolPrices:
         if symbol not in self._pools:
             try:
                 pid = pick_spot_pool(self.history, self.quote, symbol)
-            except Exception:
+            except ConfigError:  # the history has no such pool
                 return None
             self._pools[symbol] = (pid, self.history.pool_index[pid])
         return self._pools[symbol]
@@ -165,7 +166,6 @@ class AquaFollowingPolicy(PolicyBase):
         self.log: list[tuple[int, str, str, str | None, str]] = []
         self._queue = _Queue()
         self._events: dict[int, list[AquaEvent]] = {}
-        self._closing: list[tuple[int, float]] = []  # (block due, size in quote)
         self._counters: list[tuple[int, AquaOpportunity]] = []  # (last block, opportunity)
 
     # -- the run -------------------------------------------------------------------------
@@ -199,7 +199,6 @@ class AquaFollowingPolicy(PolicyBase):
         self._pair_pools: dict[frozenset[str], set[str]] = defaultdict(set)
         for p in history.pools:
             self._pair_pools[frozenset((p.token0, p.token1))].add(p.pool)
-        self._closing = []
         self._counters = []
         self._counter_ids: set[int] = set()
         self.log = []
@@ -222,17 +221,18 @@ class AquaFollowingPolicy(PolicyBase):
             orders += list(self.arbitrage.on_block(view))
         t, block = view.t, view.block
         gwei = (int(self._base_fee[t]) + int(self._tip_wei)) / 1e9
-        det.observe_block(block, timestamp_s=float(view.timestamp), gas_price_gwei=gwei)
+        # the detector keeps the open positions (a buy not filled was released from them)
+        due = det.observe_block(block, timestamp_s=float(view.timestamp), gas_price_gwei=gwei)
         events = self._source(block) if self._source is not None else self._events.get(block)
         if events:
             _run_now(det.process_events(events))
         price = float(view.regime.get("eth_price_quote") or math.nan)
         held = view.portfolio.native_value_quote
-        # positions due: sell what is still held of them
-        due = [c for c in self._closing if c[0] <= block]
-        self._closing = [c for c in self._closing if c[0] > block]
-        for _, size in due:
-            amount = min(size, 0.995 * held)
+        # bought positions due: sell what is still held of them
+        for opp in due:
+            if opp.side != "buy":
+                continue
+            amount = min(opp.size_usd, 0.995 * held)
             if amount > 1.0:
                 orders.append(Order(side="sell", amount_quote=amount, tag="aqua_close"))
                 held -= amount
@@ -270,8 +270,7 @@ class AquaFollowingPolicy(PolicyBase):
             return "cash", 0.0
         orders.append(Order(side=side, amount_quote=amount, tag=opp))
         if side == "buy":
-            self._closing.append((view.block + opp.holding_blocks, amount))
-            return "buy", 0.0
+            return "buy", 0.0  # closed by the detector's observe_block after holding_blocks
         return "sell", amount
 
     def _slippage_bps(self, side: str, size_quote: float, block: int, price: float) -> float:
