@@ -45,13 +45,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from arbkit.aqua.config import AquaOpportunityConfig
 from arbkit.aqua.policy import AquaFollowingPolicy
 from arbkit.backtest import BacktestConfig, Simulator
-from arbkit.backtest.compare import ComparisonConfig, tune_rule
+from arbkit.backtest.compare import ComparisonConfig, _mean_std, tune_rule
 from arbkit.backtest.engine import get_replay
+from arbkit.backtest.policies import RuleBaseline
 from arbkit.io import write_atomic
 
 __all__ = ["WORLDS", "evaluate_whale_following", "format_report", "main"]
@@ -136,6 +135,8 @@ def evaluate_whale_following(
             test = simulate_market(params, seed=seed, n_blocks=n_blocks)
             comp = ComparisonConfig(seeds=(seed,), n_blocks=n_blocks, train_blocks=n_blocks)
             rule = tune_rule(train, comp, seed)
+            # the same tuned rule under the whale following (a fresh object: own state)
+            rule_under = RuleBaseline(rule.min_net_quote)
             tuned, train_net = tune_copy(train, seed, copy_cfg)
             bt = BacktestConfig(seed=seed, progress=False)
             replay = get_replay(test, bt)
@@ -143,9 +144,7 @@ def evaluate_whale_following(
                 "rule": rule,
                 "aqua_counter": AquaFollowingPolicy(name="aqua_counter"),
                 "aqua_copy": AquaFollowingPolicy(tuned, name="aqua_copy"),
-                "rule+aqua": AquaFollowingPolicy(
-                    tuned, arbitrage=tune_rule(train, comp, seed), name="rule+aqua"
-                ),
+                "rule+aqua": AquaFollowingPolicy(tuned, arbitrage=rule_under, name="rule+aqua"),
             }
             chosen = {k: getattr(tuned, k) for k in COPY_GRID}
             for name, policy in policies.items():
@@ -193,14 +192,6 @@ def _whales(det: Any, history: Any) -> dict[str, Any]:
         "whale_strategies": big,
         "aqua_events": history.aqua_events.height,
     }
-
-
-def _mean_std(values: Sequence[float]) -> str:
-    arr = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if arr.size == 0:
-        return "n/a"
-    std = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
-    return f"{float(np.mean(arr)):,.2f} ± {std:,.2f}"
 
 
 def format_report(result: dict[str, Any]) -> str:
