@@ -70,6 +70,7 @@ from arbkit.aqua.ledger import (
     StrategyState,
 )
 from arbkit.errors import ArbkitError, ConfigError
+from arbkit.execution.spot import SPOT_GAS_UNITS
 from arbkit.market.tokens import STABLECOINS
 
 __all__ = [
@@ -83,9 +84,6 @@ logger = logging.getLogger(__name__)
 
 OpportunityKind = Literal["whale_entry", "whale_exit", "strategy_copy"]
 Execution = Literal["spot", "copy", "flash_loan"]
-
-
-SPOT_GAS_UNITS_ROUND_TRIP = 2 * 130_000
 
 
 @dataclass(frozen=True)
@@ -680,7 +678,8 @@ class AquaOpportunityDetector:
         price = self.prices.price_usd(pair[1], block) or 0.0
         eth = self.prices.price_usd(self._native_address(), block) or price or None
         gwei = self._gas_price_gwei if self._gas_price_gwei is not None else 1.0
-        gas_usd = SPOT_GAS_UNITS_ROUND_TRIP * gwei * 1e-9 * (eth or 0.0)
+        # a round trip: the buy and the sale, at the gas the replay charges a spot swap
+        gas_usd = 2 * SPOT_GAS_UNITS * gwei * 1e-9 * (eth or 0.0)
         cand = AICandidate(
             symbol=f"{pair[0]}/{pair[2]}",
             edge_bps=edge_bps - 2 * self.spot_fee_bps,
