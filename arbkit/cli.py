@@ -250,11 +250,13 @@ def _register_optional_commands() -> None:
     from arbkit.market.cli import data_app
     from arbkit.market.sim_cli import calibrate, simulate
     from arbkit.metrics.cli import serve
+    from arbkit.sweep.cli import sweep
 
     app.command("serve")(serve)
     app.command("backtest")(backtest)
     app.command("live")(live)
     app.command("live-stage")(live_stage)
+    app.command("sweep")(sweep)
     data_app.command("simulate")(simulate)
     data_app.command("calibrate")(calibrate)
     app.add_typer(data_app, name="data")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -16,7 +16,18 @@ from arbkit.errors import ConfigError
 from arbkit.execution import check_label_delay, label_delay_blocks
 from arbkit.market.history import MarketHistory
 
-__all__ = ["Fold", "WalkForwardResult", "fold_windows", "walk_forward"]
+__all__ = [
+    "Fold",
+    "FoldTask",
+    "WalkForwardResult",
+    "fold_windows",
+    "pool_folds",
+    "run_fold",
+    "walk_forward",
+]
+
+if TYPE_CHECKING:
+    from arbkit.sweep.executor import Executor
 
 PolicyFactory = Callable[[MarketHistory, int], Any]
 
@@ -81,45 +92,37 @@ def fold_windows(n_blocks: int, config: WalkForwardConfig, purge_blocks: int = 0
     return folds
 
 
-def walk_forward(
-    make_policy: PolicyFactory,
-    history: MarketHistory,
-    config: WalkForwardConfig | None = None,
-    backtest: BacktestConfig | None = None,
-) -> WalkForwardResult:
-    """Train a fresh policy on each fold's train window and backtest it on its test window.
+@dataclass(frozen=True)
+class FoldTask:
+    """One fold as an independent task: what :func:`run_fold` needs, and nothing else.
 
-    Parameters
-    ----------
-    make_policy
-        ``make_policy(train_history, seed) -> policy``: build and train a policy using only
-        the train window (e.g. fit a route-success model, train an RL policy).
-    history
-        The whole history.
-    config
-        Fold sizes.
-    backtest
-        Backtest options; fold ``k`` runs with seed ``backtest.seed + k``.
-
-    Returns
-    -------
-    WalkForwardResult
-        Per-fold results and the pooled result: the test windows' trades together and
-        their P&L chained into one equity curve.
+    ``policy_seed`` seeds ``make_policy`` (training); ``backtest.seed`` the execution
+    draws of the test window.
     """
-    wf = config or WalkForwardConfig()
-    bt = backtest or BacktestConfig()
-    # labels decided near the end of a training window are known only later: purge them
-    delay = label_delay_blocks(bt.execution, bt.latency_ms)
-    if wf.purge_blocks is not None:
-        check_label_delay(wf.purge_blocks, bt.execution, bt.latency_ms)
-    folds = fold_windows(history.n_blocks, wf, delay)
-    results: list[BacktestResult] = []
-    for f in folds:
-        seed = bt.seed + f.index
-        policy = make_policy(history.slice(*f.train), seed)
-        res = Simulator(policy, history.slice(*f.test), bt.model_copy(update={"seed": seed}))
-        results.append(res.run_sync())
+
+    make_policy: PolicyFactory
+    history: MarketHistory
+    fold: Fold
+    backtest: BacktestConfig
+    policy_seed: int
+
+
+def run_fold(task: FoldTask) -> BacktestResult:
+    """Train a fresh policy on the fold's train window and backtest it on its test window.
+
+    A pure function of ``task`` (its seeds travel with it): the same result in this
+    process or on any Ray worker.
+    """
+    f = task.fold
+    policy = task.make_policy(task.history.slice(*f.train), task.policy_seed)
+    return Simulator(policy, task.history.slice(*f.test), task.backtest).run_sync()
+
+
+def pool_folds(
+    folds: tuple[Fold, ...], results: tuple[BacktestResult, ...], backtest: BacktestConfig
+) -> WalkForwardResult:
+    """Return the walk-forward result of per-fold results (see :func:`walk_forward`)."""
+    bt = backtest
     # pooled: chain the test windows' P&L from the first window's starting equity
     curves: list[pl.DataFrame] = []
     offset = 0.0
@@ -146,6 +149,62 @@ def walk_forward(
         }
     )
     return WalkForwardResult(tuple(folds), tuple(results), BacktestResult(metrics, trades, equity))
+
+
+def walk_forward(
+    make_policy: PolicyFactory,
+    history: MarketHistory,
+    config: WalkForwardConfig | None = None,
+    backtest: BacktestConfig | None = None,
+    *,
+    executor: Executor | None = None,
+) -> WalkForwardResult:
+    """Train a fresh policy on each fold's train window and backtest it on its test window.
+
+    Parameters
+    ----------
+    make_policy
+        ``make_policy(train_history, seed) -> policy``: build and train a policy using only
+        the train window (e.g. fit a route-success model, train an RL policy).
+    history
+        The whole history.
+    config
+        Fold sizes.
+    backtest
+        Backtest options; fold ``k`` runs with seed ``backtest.seed + k`` (its training
+        and its draws).
+    executor
+        Where the folds run (:mod:`arbkit.sweep.executor`): in this process by default,
+        or as Ray tasks (``make_executor("ray")``; ``make_policy`` and the history are
+        pickled to the workers). The result is the same on either.
+
+    Returns
+    -------
+    WalkForwardResult
+        Per-fold results and the pooled result: the test windows' trades together and
+        their P&L chained into one equity curve.
+    """
+    wf = config or WalkForwardConfig()
+    bt = backtest or BacktestConfig()
+    # labels decided near the end of a training window are known only later: purge them
+    delay = label_delay_blocks(bt.execution, bt.latency_ms)
+    if wf.purge_blocks is not None:
+        check_label_delay(wf.purge_blocks, bt.execution, bt.latency_ms)
+    folds = fold_windows(history.n_blocks, wf, delay)
+    from arbkit.sweep.executor import map_ordered
+
+    tasks = [
+        FoldTask(
+            make_policy,
+            history,
+            f,
+            bt.model_copy(update={"seed": bt.seed + f.index}),
+            bt.seed + f.index,
+        )
+        for f in folds
+    ]
+    results = map_ordered(run_fold, tasks, executor)
+    return pool_folds(tuple(folds), tuple(results), bt)
 
 
 def _num(x: Any) -> float | None:

@@ -73,22 +73,32 @@ an unvisited row holds, so the policy misses trades in states it never saw.
 """
 
 
-def default_q_config(episodes: int, seed: int | None = None) -> RLPolicyConfig:
+def default_q_config(
+    episodes: int,
+    seed: int | None = None,
+    *,
+    learning_rate: float = 0.05,
+    discount_factor: float = 0.5,
+    epsilon_end: float = 0.05,
+) -> RLPolicyConfig:
     """Return the Q-learning options used by :func:`train_q_learning` by default.
 
     :data:`TRAINING_BINS`, step size 0.05 and discount 0.5 (rewards are mostly
     immediate: flash profits land with the decision, a held position's revaluation is
-    noise around zero). Exploration decays from 1 to 0.05 over the first 60 % of
-    ``episodes``; the policy is never saved during training (``save_every_episodes``
-    beyond the run).
+    noise around zero). Exploration decays from 1 to ``epsilon_end`` (0.05) over the
+    first 60 % of ``episodes``; the policy is never saved during training
+    (``save_every_episodes`` beyond the run). ``learning_rate``, ``discount_factor``
+    and ``epsilon_end`` are what ``arbkit sweep --target q_learning`` tunes.
     """
-    decay = float(0.05 ** (1.0 / max(1.0, 0.6 * episodes)))
+    if not 0.0 < epsilon_end <= 1.0:
+        raise ConfigError(f"epsilon_end={epsilon_end}: must lie in (0, 1]")
+    decay = float(epsilon_end ** (1.0 / max(1.0, 0.6 * episodes)))
     return RLPolicyConfig(
-        learning_rate=0.05,
-        discount_factor=0.5,
+        learning_rate=float(learning_rate),
+        discount_factor=float(discount_factor),
         n_bins=TRAINING_BINS,
         epsilon_start=1.0,
-        epsilon_end=0.05,
+        epsilon_end=float(epsilon_end),
         epsilon_decay=min(decay, 1.0),
         batch_size=32,
         replay_buffer_size=20_000,

@@ -263,17 +263,33 @@ def train_rl_policy(
     episodes: int = 200,
     window_blocks: int = 256,
     backtest: BacktestConfig | None = None,
+    learning_rate: float = 0.05,
+    discount_factor: float = 0.5,
+    epsilon_end: float = 0.05,
 ) -> tuple[Any, dict[str, float]]:
     """Train the guide's tabular Q-learning policy on ``history``'s env.
+
+    ``learning_rate``, ``discount_factor`` and ``epsilon_end`` are the Q-learning
+    options of :func:`arbkit.rl.training.default_q_config` (``params.yaml``'s
+    ``rl_policy``, which ``arbkit sweep --target q_learning --write-params`` can set).
 
     Returns the policy (greedy: exploration off) and its training metrics: the mean
     episode reward of the first and the last tenth of the episodes.
     """
     from arbkit.backtest.learners import env_kwargs_for
-    from arbkit.rl.training import train_q_learning
+    from arbkit.rl.training import default_q_config, train_q_learning
 
+    config = default_q_config(
+        episodes,
+        learning_rate=learning_rate,
+        discount_factor=discount_factor,
+        epsilon_end=epsilon_end,
+    )
     policy = train_q_learning(
-        env_kwargs_for(history, backtest, window_blocks), seed=seed, episodes=episodes
+        env_kwargs_for(history, backtest, window_blocks),
+        seed=seed,
+        episodes=episodes,
+        config=config,
     )
     rewards = np.asarray(policy.episode_rewards, dtype=np.float64)
     tenth = max(rewards.size // 10, 1)
@@ -295,6 +311,7 @@ def validate(
     rl_policy: Any = None,
     backtest: BacktestConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    decider: Mapping[str, float] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Backtest the candidate models against the tuned rule on the held-out history.
 
@@ -302,7 +319,10 @@ def validate(
     (:func:`arbkit.backtest.compare.run_comparison`) on ``test`` with the same draws per
     seed: ``foresight`` (the bound), ``rule`` (its threshold tuned on ``train``),
     ``decider_with_model`` with ``route_model`` as given (frozen: not retrained during
-    the test) and ``q_learning`` with ``rl_policy`` as given (greedy).
+    the test) and ``q_learning`` with ``rl_policy`` as given (greedy). ``decider``
+    sets the decider's ``confidence_threshold`` and ``min_profit_eth`` and its
+    ``bid_share`` (coinbase transfer as a share of the expected net); default the
+    decider's defaults and no transfer.
 
     Returns
     -------
@@ -322,8 +342,19 @@ def validate(
         names.append("decider_with_model")
         # the candidate route model as the live runner uses it: no win-probability model
         # (not a pipeline artifact yet), so no bid of its own
+        # ``decider``: its confidence threshold, minimum profit and bid share
+        # (``params.yaml``'s ``validate.decider``, set by ``arbkit sweep --write-params``)
+        opts = dict(decider or {})
+        share = float(opts.pop("bid_share", 0.0))
         builders["decider_with_model"] = lambda tr, s: make_decider(
-            tr, seed=s, use_model=True, backtest=bt, predictor=route_model, bid=False
+            tr,
+            seed=s,
+            use_model=True,
+            backtest=bt,
+            predictor=route_model,
+            bid=False,
+            overrides=opts,
+            bid_share=share,
         )
     if rl_policy is not None:
         names.append("q_learning")
