@@ -104,7 +104,7 @@ def sweep(
     )
     from arbkit.sweep.run import TrialRecord, run_sweep
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     bt = BacktestConfig()
     if real_data is not None:
         from arbkit.opportunities import ScanConfig

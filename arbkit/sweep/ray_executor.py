@@ -12,6 +12,7 @@ travels with the task), so a retried task returns what the first attempt would h
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -47,8 +48,9 @@ class RayExecutor:
     Parameters
     ----------
     address
-        A cluster's address (``host:port`` or ``auto``); default ``RAY_ADDRESS``, else a
-        local Ray.
+        A cluster's address (``host:port`` of its head, as ``ray start --head`` prints
+        it, or ``auto``); default ``RAY_ADDRESS``, else a Ray of its own on this machine
+        (even when a ``ray start`` cluster runs here too).
     workers
         Tasks at a time; default every CPU of the local Ray or of the cluster.
     max_retries
@@ -72,6 +74,12 @@ class RayExecutor:
         max_retries: int = 3,
         init_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        # `ray start` clusters require token authentication, but a driver sends its
+        # token only in token mode, read when Ray is first imported (a cluster without
+        # tokens: RAY_AUTH_MODE=disabled). Not once Ray is imported: the driver would stay
+        # in its mode while the processes it starts took the other.
+        if "ray" not in sys.modules:
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
         try:
             import ray
         except ImportError as exc:
@@ -98,7 +106,8 @@ class RayExecutor:
             if self.address is None:
                 kwargs["num_cpus"] = workers or os.cpu_count() or 1
             try:
-                ray.init(address=self.address, **kwargs)
+                # "local": a Ray of our own even when `ray start` runs on this machine
+                ray.init(address=self.address or "local", **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = self.address or "this machine"
                 raise ArbkitError(f"could not start or join Ray at {where}: {exc}") from exc

@@ -23,8 +23,9 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -34,13 +35,19 @@ from arbkit.errors import ConfigError, DataError
 from arbkit.io import write_atomic
 from arbkit.market.history import MarketHistory
 
+if TYPE_CHECKING:
+    from arbkit.sweep.executor import Executor
+
 __all__ = [
+    "RLTrainTask",
     "brier_skill_score",
     "make_histories",
     "project_root",
     "route_dataset",
     "split_by_time",
+    "train_rl_policies",
     "train_rl_policy",
+    "train_rl_task",
     "train_route_model",
     "validate",
     "write_metrics",
@@ -300,6 +307,52 @@ def train_rl_policy(
     }
     policy.epsilon = 0.0
     return policy, metrics
+
+
+@dataclass(frozen=True)
+class RLTrainTask:
+    """One seed of :func:`train_rl_policies`: the arguments of :func:`train_rl_policy`."""
+
+    history: MarketHistory
+    seed: int
+    options: tuple[tuple[str, Any], ...]
+
+
+def train_rl_task(task: RLTrainTask) -> tuple[Any, dict[str, float]]:
+    """Run :func:`train_rl_policy` for one task (what every executor runs)."""
+    return train_rl_policy(task.history, seed=task.seed, **dict(task.options))
+
+
+def train_rl_policies(
+    history: MarketHistory,
+    seeds: Sequence[int],
+    *,
+    executor: Executor | None = None,
+    **options: Any,
+) -> list[tuple[Any, dict[str, float]]]:
+    """Train one Q-learning policy per seed, each an independent task.
+
+    Parameters
+    ----------
+    history
+        The training history.
+    seeds
+        One policy per seed.
+    executor
+        Where the seeds train (:mod:`arbkit.sweep.executor`): this process by default, or
+        Ray workers (``make_executor("ray")``). Each seed gives the same policy on either.
+    **options
+        Keyword arguments of :func:`train_rl_policy` (episodes, window_blocks, ...).
+
+    Returns
+    -------
+    list
+        ``(policy, metrics)`` per seed, in ``seeds`` order.
+    """
+    from arbkit.sweep.executor import map_ordered
+
+    tasks = [RLTrainTask(history, int(s), tuple(sorted(options.items()))) for s in seeds]
+    return map_ordered(train_rl_task, tasks, executor)
 
 
 def validate(
