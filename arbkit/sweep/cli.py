@@ -18,9 +18,13 @@ __all__ = ["default_ledger", "sweep"]
 def default_ledger(config: Any, report_dir: Path) -> Path:
     """Return the ledger a sweep uses unless told.
 
-    One per set of options: the same command resumes, other options start their own.
+    One per set of options and version of the code: the same command resumes, other
+    options (or changed code) start their own.
     """
-    return report_dir / "ledgers" / f"{config.target}-{config.fingerprint()[:12]}.json"
+    from arbkit.sweep.run import code_fingerprint
+
+    key = f"{config.fingerprint()[:12]}-{code_fingerprint()[:8]}"
+    return report_dir / "ledgers" / f"{config.target}-{key}.json"
 
 
 def sweep(

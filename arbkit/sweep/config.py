@@ -58,7 +58,7 @@ DEFAULT_SPACES: dict[str, dict[str, ParamSpec]] = {
         "learning_rate": ParamSpec(low=0.005, high=0.5, default=0.05, log=True),
         "discount_factor": ParamSpec(low=0.0, high=0.95, default=0.5),
         "epsilon_end": ParamSpec(low=0.01, high=0.3, default=0.05, log=True),
-        "episodes": ParamSpec(low=20, high=200, default=100, integer=True),
+        "episodes": ParamSpec(low=20, high=300, default=200, integer=True),
     },
 }
 """The search space of each target (the defaults are the pipeline's values)."""

@@ -115,6 +115,10 @@ class RayExecutor:
         self.startup_seconds = time.perf_counter() - t0
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self._workers = min(workers, cpus) if workers else cpus
+        # tasks handed to Ray at a time: a queue of one more per worker keeps every worker
+        # busy between a result and the next submission; Ray itself runs at most one task
+        # per CPU, so the queue may only be deeper when the workers are all of Ray's CPUs
+        self._in_flight = 2 * self._workers if self._workers == cpus else self._workers
         self._remotes: dict[Callable[..., Any], Any] = {}
 
     @property
@@ -136,7 +140,7 @@ class RayExecutor:
     def imap_unordered(
         self, fn: Callable[[Any], Any], items: Sequence[Any]
     ) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, fn(items[index]))`` as tasks finish, ``workers`` in flight.
+        """Yield ``(index, fn(items[index]))`` as tasks finish, ``workers`` running at a time.
 
         A task that raises re-raises here (after its retries, if its worker died); the
         tasks still in flight are cancelled when the iteration stops early.
@@ -147,7 +151,7 @@ class RayExecutor:
         nxt = 0
         try:
             while nxt < len(items) or pending:
-                while nxt < len(items) and len(pending) < self._workers:
+                while nxt < len(items) and len(pending) < self._in_flight:
                     pending[remote.remote(items[nxt])] = nxt
                     nxt += 1
                 done, _ = ray.wait(list(pending), num_returns=1)

@@ -17,6 +17,7 @@ lost. Ray retries a task whose worker died.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -64,6 +65,21 @@ def trial_seed(sweep_seed: int, params: Mapping[str, float]) -> int:
     words = np.frombuffer(digest, dtype=np.uint32).tolist()
     seq = np.random.SeedSequence([int(sweep_seed), *words])
     return int(seq.generate_state(1, dtype=np.uint32)[0])
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """Return a hash of the arbkit package's source: a ledger is valid for one version only.
+
+    A trial's result depends on the code as much as on its options; a ledger written by
+    other code is not resumed from.
+    """
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
 
 
 def fold_policy_seed(seed: int, fold: int) -> int:
@@ -236,21 +252,23 @@ class TrialLedger:
     path
         The file (created on the first finished trial).
     config
-        The sweep it belongs to: a ledger written by a sweep with other options is
-        refused (its trials would not be this sweep's).
+        The sweep it belongs to: a ledger written by a sweep with other options, or by
+        another version of arbkit's code, is refused (its trials would not be this
+        sweep's).
 
     Raises
     ------
     DataError
         If the file is not a sweep ledger (unreadable, corrupt, another format).
     ConfigError
-        If it belongs to a sweep with other options.
+        If it belongs to a sweep with other options or to other code.
     """
 
     def __init__(self, path: str | os.PathLike[str], config: SweepConfig) -> None:
         self.path = Path(path)
         self.config = config
         self.fingerprint = config.fingerprint()
+        self.code = code_fingerprint()
         self.trials: dict[int, TrialRecord] = {}
         if self.path.exists():
             self._load()
@@ -267,6 +285,12 @@ class TrialLedger:
                 f"sweep ledger {self.path} belongs to a sweep with other options "
                 f"(target, seed, history, folds or space): give another --ledger, or "
                 f"delete it to start over"
+            )
+        if doc.get("code") != self.code:
+            raise ConfigError(
+                f"sweep ledger {self.path} was written by another version of arbkit's code: "
+                "its trials may differ from this code's; give another --ledger, or delete it "
+                "to start over"
             )
         try:
             for t in doc["trials"]:
@@ -288,6 +312,7 @@ class TrialLedger:
         doc = {
             "format": LEDGER_FORMAT,
             "fingerprint": self.fingerprint,
+            "code": self.code,
             "config": self.config.model_dump(mode="json", exclude={"trials"}),
             "trials": [vars(self.trials[n]) for n in sorted(self.trials)],
         }

@@ -282,3 +282,13 @@ def test_backtest_config_is_carried_to_every_fold() -> None:
     a = run_sweep(cfg)
     b = run_sweep(small_sweep(trials=4))
     assert a.results() != b.results()
+
+
+def test_a_ledger_of_other_code_is_refused(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.json"
+    run_sweep(small_sweep(trials=1), ledger=ledger)
+    doc = json.loads(ledger.read_text())
+    doc["code"] = "0" * 64
+    ledger.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="another version of arbkit's code"):
+        run_sweep(small_sweep(trials=1), ledger=ledger)

@@ -27,6 +27,7 @@ def test_there_is_a_notebook_per_stage_and_an_exploratory_one() -> None:
         "4_train_rl",
         "5_validate",
         "6_promote",
+        "7_sweep",
     ]
     assert (REPO_ROOT / "notebooks" / "exploratory" / "market_exploration.ipynb") in NOTEBOOKS
 
@@ -79,10 +80,30 @@ def test_the_pipeline_notebooks_run_end_to_end_with_small_parameters(tmp_path: P
     _run("pipeline/4_train_rl.ipynb", tmp_path, episodes=4, window_blocks=64)
     _run("pipeline/5_validate.ipynb", tmp_path, n_seeds=2)
     _run("pipeline/6_promote.ipynb", tmp_path)
+    _run(
+        "pipeline/7_sweep.ipynb",
+        tmp_path,
+        executor="local",
+        trials=3,
+        batch_size=2,
+        train_blocks=800,
+        test_blocks=400,
+        folds=2,
+    )
     metrics = {
         p.stem: json.loads(p.read_text()) for p in sorted((tmp_path / "metrics").glob("*.json"))
     }
-    assert set(metrics) == {"data", "features", "route_model", "rl_policy", "validate", "promotion"}
+    assert set(metrics) == {
+        "data",
+        "features",
+        "route_model",
+        "rl_policy",
+        "validate",
+        "promotion",
+        "sweep",
+    }
+    assert metrics["sweep"]["trials"] == 3 and metrics["sweep"]["folds"] == 2
+    assert (tmp_path / "reports" / "pipeline" / "sweep" / "decider.md").exists()
     assert metrics["data"]["test_blocks"] == 1_500
     plots = tmp_path / "metrics" / "plots"
     reliability = json.loads((plots / "reliability.json").read_text())
