@@ -57,12 +57,19 @@ def run_comparison(
     return compare(cfg, real_data=real_data, data=data, progress=log)
 
 
-def _walk_forward_tables(n_blocks: int) -> dict[str, Any]:
-    """Walk-forward the rule and decider+ML on one simulated history; a table per policy."""
+def _walk_forward_tables(
+    n_blocks: int, executor: str = "local", address: str | None = None
+) -> dict[str, Any]:
+    """Walk-forward the rule and decider+ML on one simulated history; a table per policy.
+
+    The folds run on ``executor`` (``local``: this process; ``ray``: Ray tasks, local or on
+    the cluster at ``address``): the same tables either way.
+    """
     from arbkit.backtest import BacktestConfig, RuleBaseline, WalkForwardConfig
     from arbkit.backtest.learners import make_decider
     from arbkit.backtest.walkforward import walk_forward
     from arbkit.market.sim import simulate_market
+    from arbkit.sweep.executor import make_executor
 
     history = simulate_market(seed=777, n_blocks=n_blocks)
     wf = WalkForwardConfig(train_blocks=7_200, test_blocks=3_600)
@@ -75,7 +82,8 @@ def _walk_forward_tables(n_blocks: int) -> dict[str, Any]:
             lambda train, seed: make_decider(train, seed=seed, use_model=True, backtest=bt),
         ),
     ):
-        res = walk_forward(make, history, wf, bt)
+        with make_executor(executor, address=address) as ex:
+            res = walk_forward(make, history, wf, bt, executor=ex)
         out[f"Walk-forward, {name} (train 7,200 / test 3,600 blocks)"] = res.table()
     return out
 
@@ -156,6 +164,16 @@ def backtest(
             "label delay between; the model is retrained per fold); 0 to skip."
         ),
     ] = 0,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where the walk-forward folds run: local (this process) or ray (a local "
+            "Ray on every core, or the cluster at --address / RAY_ADDRESS)."
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="A Ray cluster's address (with --executor ray).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
     """Backtest policies over several seeds and print mean ± std of the results."""
@@ -164,7 +182,11 @@ def backtest(
 
     from arbkit.backtest.compare import DEFAULT_POLICIES
     from arbkit.backtest.report import comparison_table, write_report
+    from arbkit.sweep.executor import EXECUTORS
 
+    if executor not in EXECUTORS:
+        typer.echo(f"error: --executor {executor!r}: expected one of {list(EXECUTORS)}", err=True)
+        raise typer.Exit(2)
     names = policy or list(DEFAULT_POLICIES)
     try:
         result = run_comparison(
@@ -209,7 +231,11 @@ def backtest(
         report = Path("reports/backtest") / ("real.html" if real_data else "index.html")
     extra: dict[str, Any] = {}
     if walk_forward_blocks > 0:
-        extra = _walk_forward_tables(walk_forward_blocks)
+        try:
+            extra = _walk_forward_tables(walk_forward_blocks, executor, address)
+        except ArbkitError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
         for name, df in extra.items():
             typer.echo(f"{name}\n{df}", err=as_json)
     if report is not None:

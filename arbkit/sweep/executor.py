@@ -49,6 +49,14 @@ class Executor(Protocol):
         """Release the executor's resources (idempotent)."""
         ...
 
+    def __enter__(self) -> Executor:
+        """Return the executor (closed on exit)."""
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the executor."""
+        ...
+
 
 class InProcessExecutor:
     """Run every task in this process, one after the other (the default executor)."""

@@ -57,3 +57,15 @@ def test_train_rl_policies_trains_each_seed_as_train_rl_policy_does() -> None:
         assert np.array_equal(policy.q_table, ref.q_table)
         assert metrics == ref_metrics
     assert not np.array_equal(out[0][0].q_table, out[1][0].q_table)
+
+
+def test_backtest_cli_refuses_an_unknown_executor_before_any_work() -> None:
+    from typer.testing import CliRunner
+
+    from arbkit.cli import app
+
+    out = CliRunner().invoke(
+        app, ["backtest", "--walk-forward-blocks", "20000", "--executor", "dask"]
+    )
+    assert out.exit_code == 2
+    assert "expected one of ['local', 'ray']" in out.output
