@@ -84,7 +84,7 @@ def main() -> None:
     total2 = rows[2][1] + rows[2][2] + rows[2][3]
     print(f"speed-up with start-up included: {total1 / total2:.2f}x")
     print(
-        f"best trial {local.best.number}: net {local.best.value:,.2f} vs default {local.default.value:,.2f}"
+        f"best trial {local.best.number}: net {local.best.value:,.2f} vs start {local.start.value:,.2f}"
     )
     if not same:
         raise SystemExit("trials differ between executors")

@@ -22,7 +22,13 @@ from arbkit.sweep.executor import (
     map_ordered,
 )
 from arbkit.sweep.ray_executor import RayExecutor, ray_available
-from arbkit.sweep.report import format_sweep, sweep_metrics, write_best_params, write_sweep_reports
+from arbkit.sweep.report import (
+    format_sweep,
+    read_current_settings,
+    sweep_metrics,
+    write_best_params,
+    write_sweep_reports,
+)
 from arbkit.sweep.run import SweepResult, TrialLedger, TrialRecord, run_sweep, trial_seed
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "make_executor",
     "map_ordered",
     "ray_available",
+    "read_current_settings",
     "run_sweep",
     "sweep_metrics",
     "trial_seed",

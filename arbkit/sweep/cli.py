@@ -76,9 +76,17 @@ def sweep(
         ),
     ] = None,
     report_dir: Annotated[Path, typer.Option(help="Where the reports go.")] = Path("reports/sweep"),
-    metrics: Annotated[Path | None, typer.Option(help="DVC metrics file.")] = Path(
-        "metrics/sweep.json"
-    ),
+    metrics: Annotated[
+        Path | None,
+        typer.Option(help="Also write the metrics here (the pipeline's is metrics/sweep.json)."),
+    ] = None,
+    defaults_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from the settings in this params.yaml (trial 0 runs them); default "
+            "./params.yaml when it exists, else the built-in defaults."
+        ),
+    ] = None,
     write_params: Annotated[
         Path | None,
         typer.Option(
@@ -131,6 +139,15 @@ def sweep(
     except ValidationError as exc:
         err.print(f"[red]error:[/red] {'; '.join(str(e['msg']) for e in exc.errors())}")
         raise typer.Exit(2) from None
+    from arbkit.sweep.report import read_current_settings
+
+    start = defaults_from or (Path("params.yaml") if Path("params.yaml").exists() else None)
+    if start is not None:
+        try:
+            cfg = cfg.with_defaults(read_current_settings(cfg.target, start))
+        except (ArbkitError, ValidationError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
     book = ledger or default_ledger(cfg, report_dir)
     try:
         ex = make_executor(executor, address=address, workers=workers)
@@ -175,6 +192,7 @@ def sweep(
     try:
         with bar:
             result = run_sweep(cfg, executor=ex, ledger=book, progress=show)
+            result.extra["defaults_from"] = str(start) if start is not None else None
     except KeyboardInterrupt:
         err.print(
             f"interrupted: the finished trials are kept in {book}; run the same command to resume"

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from arbkit.backtest.config import BacktestConfig, WalkForwardConfig
+from arbkit.errors import ConfigError
 
 __all__ = ["DEFAULT_SPACES", "SWEEP_TARGETS", "ParamSpec", "SweepConfig"]
 
@@ -28,6 +29,7 @@ class ParamSpec(BaseModel):
     low: float
     high: float
     default: float
+    """The starting value (trial 0)."""
     log: bool = False
     integer: bool = False
 
@@ -139,6 +141,26 @@ class SweepConfig(BaseModel):
     def resolved_space(self) -> dict[str, ParamSpec]:
         """Return the searched ranges: the target's defaults, updated by ``space``."""
         return {**DEFAULT_SPACES[self.target], **(self.space or {})}
+
+    def with_defaults(self, values: dict[str, float]) -> SweepConfig:
+        """Return this sweep starting from ``values`` (trial 0 runs them).
+
+        Raises
+        ------
+        ConfigError
+            If a value is not a parameter of the target or lies outside its range.
+        """
+        space = dict(self.resolved_space())
+        for name, value in values.items():
+            if name not in space:
+                raise ConfigError(f"{name}: not a parameter of {self.target}")
+            spec = space[name]
+            if not spec.low <= value <= spec.high:
+                raise ConfigError(
+                    f"{name}={value} lies outside the searched range [{spec.low}, {spec.high}]"
+                )
+            space[name] = spec.model_copy(update={"default": float(value)})
+        return self.model_copy(update={"space": space})
 
     def fingerprint(self) -> str:
         """Return a hash of everything that decides the trials' results.

@@ -14,6 +14,7 @@ from arbkit.sweep.run import SweepResult
 __all__ = [
     "PARAMS_KEYS",
     "format_sweep",
+    "read_current_settings",
     "sweep_metrics",
     "write_best_params",
     "write_sweep_reports",
@@ -43,22 +44,72 @@ PARAMS_KEYS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 read them: ``validate`` for the decider, ``train_rl`` for Q-learning)."""
 
 
+def _load_params(path: Path) -> Any:
+    try:
+        from ruamel.yaml import YAML
+    except ImportError as exc:  # installed with DVC (the research extra)
+        raise ConfigError("reading params.yaml needs ruamel.yaml (the research extra)") from exc
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    try:
+        doc = yaml.load(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    except Exception as exc:  # ruamel's parser errors have no common public base
+        raise DataError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: expected a mapping at the top")
+    return yaml, doc
+
+
+def read_current_settings(
+    target: str, params_file: str | os.PathLike[str] = "params.yaml"
+) -> dict[str, float]:
+    """Return the target's current settings in ``params_file`` (:data:`PARAMS_KEYS`).
+
+    Keys missing from the file are left out (the sweep keeps its defaults for them).
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read, or a setting there is not a number.
+    """
+    path = Path(params_file)
+    _, doc = _load_params(path)
+    section_path, keys = PARAMS_KEYS[target]
+    node: Any = doc
+    for part in section_path:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return {}
+    out: dict[str, float] = {}
+    for name, key in keys.items():
+        if key not in node:
+            continue
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            where = ".".join((*section_path, key))
+            raise DataError(f"{path}: {where} = {value!r} is not a number")
+        out[name] = float(value)
+    return out
+
+
 def _value(name: str, v: float, result: SweepResult) -> float | int:
     spec = result.config.resolved_space()[name]
     return int(v) if spec.integer else float(v)
 
 
 def sweep_metrics(result: SweepResult) -> dict[str, Any]:
-    """Return the sweep's DVC metrics: best and default objective, and the best parameters."""
-    best, default = result.best, result.default
+    """Return the sweep's DVC metrics: the best and the starting objective, the best parameters."""
+    best, start = result.best, result.start
     out: dict[str, Any] = {
         "target": result.config.target,
         "trials": len(result.trials),
         "folds": len(result.extra.get("folds", [])),
         "best_trial": best.number,
         "best_net_profit": best.value,
-        "default_net_profit": default.value,
-        "best_vs_default": best.value - default.value,
+        "start_net_profit": start.value,
+        "best_vs_start": best.value - start.value,
         "best": {k: _value(k, v, result) for k, v in best.params.items()},
         "executor": result.executor,
         "workers": result.workers,
@@ -67,9 +118,9 @@ def sweep_metrics(result: SweepResult) -> dict[str, Any]:
 
 
 def format_sweep(result: SweepResult) -> str:
-    """Return the sweep as markdown: the setting, the best trial beside the defaults, all trials."""
+    """Return the sweep as markdown: the setting, the best trial beside the start, all trials."""
     cfg = result.config
-    best, default = result.best, result.default
+    best, start = result.best, result.start
     names = list(cfg.resolved_space())
     folds = result.extra.get("folds", [])
     where = f"{result.executor}, {result.workers} worker(s)" + (
@@ -82,7 +133,12 @@ def format_sweep(result: SweepResult) -> str:
         f"start-up trials, batches of {cfg.batch_size}). Each trial trains on every fold's "
         "train window and is replayed on its test window by the one replay; its objective is "
         f"the walk-forward net profit (quote) summed over the {len(folds)} test windows "
-        f"(same execution draws for every trial). Trial 0 is the pipeline's current setting.",
+        f"(same execution draws for every trial). Trial 0 runs the starting setting: "
+        + (
+            f"the one in `{result.extra['defaults_from']}`."
+            if result.extra.get("defaults_from")
+            else "the built-in defaults (the pipeline's values before any sweep)."
+        ),
         "",
         "Folds (block positions): "
         + "; ".join(
@@ -95,8 +151,8 @@ def format_sweep(result: SweepResult) -> str:
         f"| best | {best.number} | {best.value:,.2f} | "
         + " | ".join(f"{best.params[n]:.4g}" for n in names)
         + " |",
-        f"| default | {default.number} | {default.value:,.2f} | "
-        + " | ".join(f"{default.params[n]:.4g}" for n in names)
+        f"| start | {start.number} | {start.value:,.2f} | "
+        + " | ".join(f"{start.params[n]:.4g}" for n in names)
         + " |",
         "",
         "The best trial is chosen on these test windows, so its net is an optimistic "
@@ -176,23 +232,10 @@ def write_best_params(
     DataError
         If the file is missing or not a YAML mapping.
     """
-    try:
-        from ruamel.yaml import YAML
-    except ImportError as exc:  # installed with DVC (the research extra)
-        raise ConfigError("writing params.yaml needs ruamel.yaml (the research extra)") from exc
     import io
 
     path = Path(params_file)
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    try:
-        doc = yaml.load(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
-    except Exception as exc:  # ruamel's parser errors have no common public base
-        raise DataError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(doc, dict):
-        raise DataError(f"{path}: expected a mapping at the top")
+    yaml, doc = _load_params(path)
     section_path, keys = PARAMS_KEYS[result.config.target]
     node: Any = doc
     for part in section_path:

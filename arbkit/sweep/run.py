@@ -362,8 +362,8 @@ class SweepResult:
         return max(self.trials, key=lambda t: (t.value, -t.number))
 
     @property
-    def default(self) -> TrialRecord:
-        """Trial 0: the space's defaults (the pipeline's current values)."""
+    def start(self) -> TrialRecord:
+        """Trial 0: the starting setting (the space's defaults)."""
         return self.trials[0]
 
     def results(self) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from arbkit.errors import ConfigError, DataError
 from arbkit.sweep import (
     InProcessExecutor,
     SweepConfig,
+    read_current_settings,
     run_sweep,
     sweep_metrics,
     trial_seed,
@@ -68,7 +69,7 @@ def test_trial_seed_depends_on_the_sweep_seed_and_the_parameters_only() -> None:
 def test_sweep_trials_are_reproducible_and_trial_zero_is_the_default(reference: Any) -> None:
     assert [t.number for t in reference.trials] == list(range(16))
     assert reference.evaluated == 16 and reference.resumed == 0
-    assert reference.default.params == {
+    assert reference.start.params == {
         "confidence_threshold": 0.7,
         "min_profit_eth": 0.0,
         "bid_share": 0.0,
@@ -96,7 +97,7 @@ def test_a_trial_is_the_walk_forward_backtest_of_its_policy(reference: Any) -> N
         policy = make(history.slice(*f.train), fold_policy_seed(best.seed, f.index))
         total += float(Simulator(policy, history.slice(*f.test), bt).run_sync()["net_profit"])
     assert total == best.value
-    assert best.value > reference.default.value
+    assert best.value > reference.start.value
 
 
 def test_an_interrupted_sweep_resumes_without_redoing_or_losing_a_trial(
@@ -179,9 +180,9 @@ def test_reports_metrics_and_params_yaml(tmp_path: Path, reference: Any) -> None
     metrics = json.loads((tmp_path / "sweep.json").read_text())
     assert metrics["best_trial"] == reference.best.number
     assert metrics["best_net_profit"] == reference.best.value
-    assert metrics["default_net_profit"] == reference.default.value
+    assert metrics["start_net_profit"] == reference.start.value
     md = (tmp_path / "reports" / "decider.md").read_text()
-    assert "| best |" in md and "| default | 0 |" in md
+    assert "| best |" in md and "| start | 0 |" in md
     assert len(json.loads((tmp_path / "reports" / "decider.json").read_text())["trials"]) == 16
 
     params = tmp_path / "params.yaml"
@@ -246,7 +247,9 @@ def test_cli_killed_mid_sweep_resumes_from_its_ledger(tmp_path: Path, reference:
 
 
 def test_cli_writes_params_for_the_pipeline(tmp_path: Path, reference: Any) -> None:
-    params = tmp_path / "params.yaml"
+    # not in the working directory: the sweep starts from the built-in defaults
+    params = tmp_path / "pipeline" / "params.yaml"
+    params.parent.mkdir()
     params.write_text((ROOT / "params.yaml").read_text())
     out = subprocess.run(
         _cli(tmp_path, "--executor", "local", "--quiet", "--write-params", str(params)),
@@ -292,3 +295,37 @@ def test_a_ledger_of_other_code_is_refused(tmp_path: Path) -> None:
     ledger.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="another version of arbkit's code"):
         run_sweep(small_sweep(trials=1), ledger=ledger)
+
+
+def test_a_sweep_starts_from_the_settings_in_params_yaml(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "validate:\n  n_seeds: 3\n  decider:\n    confidence_threshold: 0.25\n"
+        "    min_profit_eth: 0.001\n    bid_share: 0.3\nrl_policy:\n  episodes: 40\n"
+    )
+    assert read_current_settings("decider", params) == {
+        "confidence_threshold": 0.25,
+        "min_profit_eth": 0.001,
+        "bid_share": 0.3,
+    }
+    assert read_current_settings("q_learning", params) == {"episodes": 40.0}
+    # run from that folder: ./params.yaml is read
+    out = subprocess.run(
+        [*_cli(tmp_path, "--executor", "local", "--quiet"), "--trials", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    doc = json.loads(out.stdout)
+    assert doc["trials"][0]["params"] == read_current_settings("decider", params)
+    assert "the one in `params.yaml`" in (tmp_path / "reports" / "decider.md").read_text()
+    cfg = small_sweep().with_defaults({"bid_share": 0.3})
+    assert cfg.resolved_space()["bid_share"].default == 0.3
+    with pytest.raises(ConfigError, match=r"bid_share=0\.9 lies outside"):
+        small_sweep().with_defaults({"bid_share": 0.9})
+    with pytest.raises(ConfigError, match="not a parameter of decider"):
+        small_sweep().with_defaults({"episodes": 40.0})
+    params.write_text("validate:\n  decider:\n    bid_share: lots\n")
+    with pytest.raises(DataError, match=r"validate\.decider\.bid_share = 'lots' is not a number"):
+        read_current_settings("decider", params)
