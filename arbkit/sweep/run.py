@@ -426,7 +426,14 @@ def run_sweep(
     book = TrialLedger(ledger, cfg) if ledger is not None else None
     done: dict[int, TrialRecord] = dict(book.trials) if book is not None else {}
     space = cfg.resolved_space()
-    source = HistorySource(cfg.data, cfg.real_data, 10_000 + cfg.seed, cfg.n_blocks)
+    # absolute paths: a Ray worker need not share the driver's working directory (on a
+    # cluster, every node needs the data at that path)
+    source = HistorySource(
+        str(Path(cfg.data).resolve()) if cfg.data is not None else None,
+        str(Path(cfg.real_data).resolve()) if cfg.real_data is not None else None,
+        10_000 + cfg.seed,
+        cfg.n_blocks,
+    )
     folds = plan_folds(cfg, load_history(source))
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
