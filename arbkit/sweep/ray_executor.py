@@ -142,8 +142,9 @@ class RayExecutor:
     ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, fn(items[index]))`` as tasks finish, ``workers`` running at a time.
 
-        A task that raises re-raises here (after its retries, if its worker died); the
-        tasks still in flight are cancelled when the iteration stops early.
+        A task that raises re-raises its exception here; a task whose worker died more
+        than ``max_retries`` times raises :class:`~arbkit.errors.ArbkitError`. The tasks
+        still in flight are cancelled when the iteration stops early.
         """
         ray = self._ray
         remote = self._remote(fn)
@@ -162,6 +163,12 @@ class RayExecutor:
                     except ray.exceptions.RayTaskError as exc:
                         # the task's own exception, as raised in the worker
                         raise exc.as_instanceof_cause() from None
+                    except ray.exceptions.RayError as exc:
+                        # the worker or its node died more often than retried, etc.
+                        raise ArbkitError(
+                            f"task {index} failed on Ray after {self.max_retries} "
+                            f"retries: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        ) from exc
                     yield index, result
         finally:
             for ref in pending:

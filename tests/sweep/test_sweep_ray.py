@@ -20,7 +20,7 @@ from sweep_cases import need_ray, small_sweep
 from arbkit.backtest.config import BacktestConfig, WalkForwardConfig
 from arbkit.backtest.policies import RuleBaseline
 from arbkit.backtest.walkforward import walk_forward
-from arbkit.errors import ConfigError
+from arbkit.errors import ArbkitError, ConfigError
 from arbkit.market.sim import simulate_market
 from arbkit.sweep import RayExecutor, run_sweep
 from arbkit.workspace import train_rl_policies
@@ -84,6 +84,17 @@ def test_a_task_error_comes_back_as_itself(ray_2cpu: RayExecutor) -> None:
     assert dict(ray_2cpu.imap_unordered(_check, [1, 2])) == {0: 2, 1: 3}
     with pytest.raises(ConfigError, match="negative: -1"):
         list(ray_2cpu.imap_unordered(_check, [1, -1, 2]))
+
+
+def test_a_task_whose_worker_keeps_dying_fails_with_a_clear_error(
+    ray_2cpu: RayExecutor,
+) -> None:
+    def die(x: int) -> int:
+        os._exit(1)
+
+    no_retry = RayExecutor(workers=2, max_retries=0)
+    with pytest.raises(ArbkitError, match=r"task 0 failed on Ray after 0 retries"):
+        list(no_retry.imap_unordered(die, [1]))
 
 
 def _kill_first_fold_worker(killed: list[int], stop: threading.Event) -> None:
