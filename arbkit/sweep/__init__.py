@@ -21,7 +21,7 @@ from arbkit.sweep.executor import (
     make_executor,
     map_ordered,
 )
-from arbkit.sweep.ray_executor import RayExecutor, ray_available
+from arbkit.sweep.ray_executor import RayExecutor
 from arbkit.sweep.report import (
     format_sweep,
     read_current_settings,
@@ -46,7 +46,6 @@ __all__ = [
     "format_sweep",
     "make_executor",
     "map_ordered",
-    "ray_available",
     "read_current_settings",
     "run_sweep",
     "sweep_metrics",

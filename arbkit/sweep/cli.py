@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from arbkit.errors import ArbkitError
 
+if TYPE_CHECKING:
+    from arbkit.sweep.config import SweepConfig
+
 __all__ = ["default_ledger", "sweep"]
 
 
-def default_ledger(config: Any, report_dir: Path) -> Path:
+def default_ledger(config: SweepConfig, report_dir: Path) -> Path:
     """Return the ledger a sweep uses unless told.
 
     One per set of options and version of the code: the same command resumes, other
@@ -110,6 +113,7 @@ def sweep(
     from arbkit.sweep.executor import make_executor
     from arbkit.sweep.report import (
         format_sweep,
+        read_current_settings,
         sweep_metrics,
         write_best_params,
         write_sweep_reports,
@@ -139,8 +143,6 @@ def sweep(
     except ValidationError as exc:
         err.print(f"[red]error:[/red] {'; '.join(str(e['msg']) for e in exc.errors())}")
         raise typer.Exit(2) from None
-    from arbkit.sweep.report import read_current_settings
-
     start = defaults_from or (Path("params.yaml") if Path("params.yaml").exists() else None)
     if start is not None:
         try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from arbkit.errors import ArbkitError, ConfigError
 
-__all__ = ["WORKER_ENV", "RayExecutor", "ray_available"]
+__all__ = ["WORKER_ENV", "RayExecutor"]
 
 WORKER_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -31,15 +31,6 @@ WORKER_ENV = {
 }
 """Environment of Ray's workers: one thread each, so that ``workers`` tasks use
 ``workers`` cores (the libraries' own pools would otherwise fight over them)."""
-
-
-def ray_available() -> bool:
-    """Return whether Ray is installed (the ``scale`` extra)."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class RayExecutor:

@@ -449,6 +449,7 @@ def run_sweep(
         batch = [study.ask() for _ in range(min(cfg.batch_size, cfg.trials - number))]
         number += len(batch)
         params = {t.number: _suggest(t, space) for t in batch}
+        seeds = {n: trial_seed(cfg.seed, p) for n, p in params.items()}
         todo: list[SweepTask] = []
         for t in batch:
             p = params[t.number]
@@ -464,7 +465,6 @@ def run_sweep(
                 if progress is not None:
                     progress(records[t.number], len(records), cfg.trials)
                 continue
-            seed = trial_seed(cfg.seed, p)
             for f in folds:
                 todo.append(
                     SweepTask(
@@ -475,7 +475,7 @@ def run_sweep(
                         backtest=cfg.backtest.model_copy(
                             update={"seed": cfg.seed + f.index, "progress": False}
                         ),
-                        policy_seed=fold_policy_seed(seed, f.index),
+                        policy_seed=fold_policy_seed(seeds[t.number], f.index),
                         window_blocks=cfg.window_blocks,
                         trial=t.number,
                     )
@@ -490,7 +490,7 @@ def run_sweep(
             rec = TrialRecord(
                 number=task.trial,
                 params=params[task.trial],
-                seed=trial_seed(cfg.seed, params[task.trial]),
+                seed=seeds[task.trial],
                 value=float(sum(r["net_profit"] for r in fold_out)),
                 folds=fold_out,
                 seconds=float(sum(r["seconds"] for r in fold_out)),
