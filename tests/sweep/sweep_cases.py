@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,21 @@ def small_sweep(trials: int = 16, **update: object) -> SweepConfig:
         walk_forward=WalkForwardConfig(train_blocks=600, test_blocks=400, max_folds=2),
     )
     return cfg.model_copy(update=update)
+
+
+def sweep_cli(
+    tmp_path: Path, *extra: str, reports: str = "reports", ledger: bool = True
+) -> list[str]:
+    """The command line of :func:`small_sweep` (16 trials), writing under ``tmp_path``."""
+    cmd = [
+        sys.executable, "-m", "arbkit.cli", "sweep", "--target", "decider", "--trials", "16",
+        "--batch-size", "4", "--seed", "7", "--blocks", "2000", "--train-blocks", "600",
+        "--test-blocks", "400", "--folds", "2", "--report-dir", str(tmp_path / reports),
+        "--metrics", str(tmp_path / "sweep.json"), "--json",
+    ]  # fmt: skip
+    if ledger:
+        cmd += ["--ledger", str(tmp_path / "ledger.json")]
+    return [*cmd, *extra]
 
 
 def need_ray() -> None:

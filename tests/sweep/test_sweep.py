@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sweep_cases import small_sweep
+from sweep_cases import small_sweep, sweep_cli
 
 from arbkit.backtest.config import BacktestConfig
 from arbkit.backtest.engine import Simulator
@@ -201,22 +200,12 @@ def test_reports_metrics_and_params_yaml(tmp_path: Path, reference: Any) -> None
         write_best_params(reference, bad)
 
 
-def _cli(tmp_path: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "arbkit.cli", "sweep", "--target", "decider", "--trials", "16",
-        "--batch-size", "4", "--seed", "7", "--blocks", "2000", "--train-blocks", "600",
-        "--test-blocks", "400", "--folds", "2", "--report-dir", str(tmp_path / "reports"),
-        "--metrics", str(tmp_path / "sweep.json"), "--ledger", str(tmp_path / "ledger.json"),
-        "--json", *extra,
-    ]  # fmt: skip
-
-
 def test_cli_killed_mid_sweep_resumes_from_its_ledger(tmp_path: Path, reference: Any) -> None:
     """A hard kill (SIGKILL) between or during trials: the ledger is whole, nothing redone."""
     ledger = tmp_path / "ledger.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        _cli(tmp_path, "--executor", "local", "--quiet"),
+        sweep_cli(tmp_path, "--executor", "local", "--quiet"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -233,7 +222,7 @@ def test_cli_killed_mid_sweep_resumes_from_its_ledger(tmp_path: Path, reference:
     assert 4 <= kept < 16
     assert not list(tmp_path.glob("ledger.json.*"))  # no half-written file left beside it
     out = subprocess.run(
-        _cli(tmp_path, "--executor", "local", "--quiet"),
+        sweep_cli(tmp_path, "--executor", "local", "--quiet"),
         capture_output=True,
         text=True,
         env=env,
@@ -252,7 +241,7 @@ def test_cli_writes_params_for_the_pipeline(tmp_path: Path, reference: Any) -> N
     params.parent.mkdir()
     params.write_text((ROOT / "params.yaml").read_text())
     out = subprocess.run(
-        _cli(tmp_path, "--executor", "local", "--quiet", "--write-params", str(params)),
+        sweep_cli(tmp_path, "--executor", "local", "--quiet", "--write-params", str(params)),
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -265,14 +254,14 @@ def test_cli_writes_params_for_the_pipeline(tmp_path: Path, reference: Any) -> N
 
 def test_cli_refuses_bad_options(tmp_path: Path) -> None:
     out = subprocess.run(
-        _cli(tmp_path, "--executor", "local", "--address", "1.2.3.4:6379"),
+        sweep_cli(tmp_path, "--executor", "local", "--address", "1.2.3.4:6379"),
         capture_output=True,
         text=True,
         cwd=tmp_path,
     )
     assert out.returncode == 2 and "--address needs --executor ray" in out.stderr
     out = subprocess.run(
-        [*_cli(tmp_path, "--executor", "local"), "--trials", "0"],
+        [*sweep_cli(tmp_path, "--executor", "local"), "--trials", "0"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -311,7 +300,7 @@ def test_a_sweep_starts_from_the_settings_in_params_yaml(tmp_path: Path) -> None
     assert read_current_settings("q_learning", params) == {"episodes": 40.0}
     # run from that folder: ./params.yaml is read
     out = subprocess.run(
-        [*_cli(tmp_path, "--executor", "local", "--quiet"), "--trials", "1"],
+        [*sweep_cli(tmp_path, "--executor", "local", "--quiet"), "--trials", "1"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

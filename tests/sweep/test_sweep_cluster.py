@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sweep_cases import need_ray, small_sweep
+from sweep_cases import need_ray, small_sweep, sweep_cli
 
 from arbkit.sweep import run_sweep
 
@@ -69,13 +69,7 @@ def test_a_sweep_on_a_ray_start_cluster_equals_the_local_sweep(
     ray_head: str, tmp_path: Path
 ) -> None:
     reference = run_sweep(small_sweep())
-    cmd = [
-        sys.executable, "-m", "arbkit.cli", "sweep", "--target", "decider", "--trials", "16",
-        "--batch-size", "4", "--seed", "7", "--blocks", "2000", "--train-blocks", "600",
-        "--test-blocks", "400", "--folds", "2", "--report-dir", str(tmp_path / "reports"),
-        "--metrics", str(tmp_path / "sweep.json"), "--executor", "ray", "--address", ray_head,
-        "--json",
-    ]  # fmt: skip
+    cmd = sweep_cli(tmp_path, "--executor", "ray", "--address", ray_head, ledger=False)
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -85,8 +79,7 @@ def test_a_sweep_on_a_ray_start_cluster_equals_the_local_sweep(
     assert "2 worker(s)" in out.stderr and f"ledger {tmp_path}" in out.stderr
     # the same through RAY_ADDRESS, as `ray start` suggests
     env["RAY_ADDRESS"] = ray_head
-    cmd = [c for c in cmd if c not in ("--address", ray_head)]
-    cmd[cmd.index(str(tmp_path / "reports"))] = str(tmp_path / "reports2")
+    cmd = sweep_cli(tmp_path, "--executor", "ray", reports="reports2", ledger=False)
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout)["trials"] == reference.results()

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sweep_cases import need_ray, small_sweep
+from sweep_cases import need_ray, small_sweep, sweep_cli
 
 from arbkit.backtest.config import BacktestConfig, WalkForwardConfig
 from arbkit.backtest.policies import RuleBaseline
@@ -136,13 +135,7 @@ def test_cli_interrupted_on_ray_resumes_without_redoing_a_trial(
 ) -> None:
     """Ctrl-C (SIGINT) in the middle of a Ray sweep, then the same command again."""
     ledger = tmp_path / "ledger.json"
-    cmd = [
-        sys.executable, "-m", "arbkit.cli", "sweep", "--target", "decider", "--trials", "16",
-        "--batch-size", "4", "--seed", "7", "--blocks", "2000", "--train-blocks", "600",
-        "--test-blocks", "400", "--folds", "2", "--report-dir", str(tmp_path / "reports"),
-        "--metrics", str(tmp_path / "sweep.json"), "--ledger", str(ledger),
-        "--executor", "ray", "--workers", "2", "--json", "--quiet",
-    ]  # fmt: skip
+    cmd = sweep_cli(tmp_path, "--executor", "ray", "--workers", "2", "--quiet")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
