@@ -135,7 +135,7 @@ class RayExecutor:
 
         A task that raises re-raises its exception here; a task whose worker died more
         than ``max_retries`` times raises :class:`~arbkit.errors.ArbkitError`. The tasks
-        still in flight are cancelled when the iteration stops early.
+        still in flight when the iteration stops early finish unread.
         """
         ray = self._ray
         remote = self._remote(fn)
@@ -162,8 +162,11 @@ class RayExecutor:
                         ) from exc
                     yield index, result
         finally:
-            for ref in pending:
-                ray.cancel(ref, force=True)
+            # the tasks still in flight (at most two per worker) are left to finish, not
+            # cancelled: Ray 2.60's driver can abort ("Tried to complete task that was not
+            # pending") when a cancel crosses a task's completion, as on Ctrl-C. Their
+            # results are dropped; close() (or Ray's shutdown) ends them.
+            pending.clear()
 
     def close(self) -> None:
         """Shut Ray down if this executor started or joined it."""
